@@ -1,0 +1,134 @@
+# SPDX-License-Identifier: MIT
+# asyncprobe: `make` builds ./asyncprobe, `make test` runs every test,
+# `make demo` shows it on a misbehaving service.  Output goes to .output/.
+# vmlinux.h is generated from the build machine's kernel BTF
+# (/sys/kernel/btf/vmlinux) with bpftool; CO-RE relocations make the one
+# binary run on other kernels.
+
+OUTPUT ?= .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+ARCH := x86
+V ?= 0
+SANITIZE ?= 0
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
+	libcmocka-dev pkg-config linux-libc-dev make gcc python3 python3-aiohttp \
+	python3-uvloop iproute2
+
+CFLAGS ?= -g -O2
+CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+	-std=gnu11 -D_GNU_SOURCE
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+INCLUDES := -I$(OUTPUT) -Ibpf -Iuser -Isymbolizer
+LIBS := -lbpf -lelf -lz -ljansson
+
+# clang's own system include dirs for the BPF target (asm/types.h on Debian)
+CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+
+SYMBOLIZER_SRCS := $(wildcard symbolizer/*.c)
+USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(SYMBOLIZER_SRCS) $(USER_SRCS)) \
+	$(OUTPUT)/syscall_names.o
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps clean test unit-test integration-test demo format check-format
+
+all: deps asyncprobe
+
+# Installs the Debian packages the build and the tests need; does nothing
+# when they are present.
+deps:
+	$(Q)missing=$$(for p in $(PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS     installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install $$missing" >&2; exit 1; fi; \
+		(apt-get update -qq || true) >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+		  || { echo "make deps: apt-get install $$missing failed" >&2; exit 1; }; \
+	fi
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/symbolizer $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
+		$(CLANG_BPF_SYS_INCLUDES) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# syscall number -> name, generated from the kernel UAPI header
+$(OUTPUT)/syscall_names.c: /usr/include/x86_64-linux-gnu/asm/unistd_64.h | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q){ echo '/* generated from $< */'; echo '#include "syscalls.h"'; \
+	  echo 'const char *const syscall_names[] = {'; \
+	  sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9]*\)$$/\t[\2] = "\1",/p' $<; \
+	  echo '};'; \
+	  echo 'const unsigned int syscall_names_len = sizeof(syscall_names) / sizeof(syscall_names[0]);'; \
+	} > $@
+
+$(OUTPUT)/syscall_names.o: $(OUTPUT)/syscall_names.c user/syscalls.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h symbolizer/*.h) bpf/asyncprobe.h $(OUTPUT)/asyncprobe.skel.h | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/symbolizer/%.o: symbolizer/%.c $(wildcard symbolizer/*.h) | $(OUTPUT)/symbolizer
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+
+asyncprobe: $(OUTPUT)/user/main.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LIBS) -lcmocka -o $@
+
+unit-test: deps $(UNIT_TESTS)
+	$(Q)tests/run-unit.sh $(UNIT_TESTS)
+
+integration-test: deps asyncprobe
+	$(Q)/usr/bin/python3 tests/integration/run.py $(TESTS)
+
+# One summary line for CI: "N passed, N failed".
+test: deps asyncprobe $(UNIT_TESTS)
+	$(Q)tests/run-all.sh $(UNIT_TESTS)
+
+demo: deps asyncprobe
+	$(Q)tests/demo.sh
+
+format:
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h symbolizer/*.c symbolizer/*.h tests/unit/*.c
+
+clean:
+	$(call msg,CLEAN)
+	$(Q)rm -rf $(OUTPUT) asyncprobe
+
+.DELETE_ON_ERROR:
+.SECONDARY:

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * asyncprobe: event-loop stalls and blocking syscalls of one CPython process.
+ *
+ * What fires, and who pays:
+ *  - fentry (kprobe fallback) on entry to the selector syscalls: every epoll/poll/
+ *    select call on the machine pays a trampoline and a tgid compare; the
+ *    target's loop threads get iteration accounting.
+ *  - sched_switch: every context switch pays a tgid compare; a loop thread
+ *    that sleeps in a syscall other than its loop wait starts a blocking
+ *    episode, and its Python stack is read right then, while it is stable.
+ *  - a task-clock perf event on each loop thread only: CPU samples of the
+ *    Python stack while an iteration is busy, to name what a stall ran.
+ * Nothing here touches the target's other syscalls or other processes'.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "asyncprobe.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 targ_tgid = 0;
+const volatile __u64 stall_ns = 100000000ULL;
+const volatile __u64 block_ns = 10000000ULL;
+const volatile struct ap_py_walk py = {};
+
+/* syscall numbers, set by userspace for this architecture */
+const volatile __s32 nr_epoll_wait = -1, nr_epoll_pwait = -1,
+		     nr_epoll_pwait2 = -1, nr_poll = -1, nr_ppoll = -1,
+		     nr_select = -1, nr_pselect6 = -1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AP_MAX_LOOPS);
+	__type(key, __u32);
+	__type(value, struct ap_loop);
+} loops SEC(".maps");
+
+/* tid -> PyThreadState * in the target, maintained by userspace */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} tstates SEC(".maps");
+
+struct ap_stack {
+	struct ap_frame frames[AP_MAX_FRAMES];
+};
+
+/* Python stack captured when a blocking episode began, per tid */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AP_MAX_LOOPS);
+	__type(key, __u32);
+	__type(value, struct ap_stack);
+} blk_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ap_event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+/* [0] events dropped because the ring buffer was full */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
+						  __u64 now)
+{
+	__u32 zero = 0;
+	struct ap_event *e = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!e)
+		return NULL;
+	e->kind = kind;
+	e->tid = tid;
+	e->ts = now;
+	e->start_ns = 0;
+	e->duration_ns = 0;
+	e->iter_seq = 0;
+	e->syscall_nr = -1;
+	e->fd = -1;
+	e->flags = 0;
+	e->nframes = 0;
+	return e;
+}
+
+static __always_inline void event_submit(struct ap_event *e)
+{
+	__u32 n = e->nframes;
+	__u64 size;
+
+	if (n > AP_MAX_FRAMES)
+		n = AP_MAX_FRAMES;
+	size = offsetof(struct ap_event, frames) + n * sizeof(struct ap_frame);
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0))
+		count_lost();
+}
+
+/*
+ * Walk the current thread's Python frames into @frames. Must run in the
+ * context of thread @tid (reads go to the current mm). Returns flags.
+ */
+static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
+					__u32 *nframes)
+{
+	__u64 *tsp = bpf_map_lookup_elem(&tstates, &tid);
+	__u64 p = 0, code, instr, mask;
+	__u32 n = 0, flags = 0;
+	char owner;
+	int i;
+
+	*nframes = 0;
+	if (!tsp)
+		return AP_F_NO_TSTATE;
+	if (bpf_probe_read_user(&p, sizeof(p), (void *)(*tsp + py.tstate_frame)))
+		return AP_F_READ_ERR;
+	if (py.cframe_frame >= 0 && p &&
+	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + py.cframe_frame)))
+		return AP_F_READ_ERR;
+	mask = ~((1ULL << (py.code_ptr_mask_bits & 7)) - 1);
+
+	for (i = 0; i < AP_MAX_FRAMES + 16; i++) {
+		if (!p)
+			break;
+		if (bpf_probe_read_user(&code, sizeof(code),
+					(void *)(p + py.frame_code)) ||
+		    bpf_probe_read_user(&instr, sizeof(instr),
+					(void *)(p + py.frame_instr))) {
+			flags |= AP_F_READ_ERR;
+			break;
+		}
+		owner = 0;
+		if (py.frame_owner >= 0 &&
+		    bpf_probe_read_user(&owner, sizeof(owner),
+					(void *)(p + py.frame_owner))) {
+			flags |= AP_F_READ_ERR;
+			break;
+		}
+		if (py.owner_cstack < 0 || owner != py.owner_cstack) {
+			if (n >= AP_MAX_FRAMES) {
+				flags |= AP_F_TRUNCATED;
+				break;
+			}
+			frames[n].code = code & mask;
+			frames[n].instr = instr;
+			n++;
+		}
+		if (bpf_probe_read_user(&p, sizeof(p),
+					(void *)(p + py.frame_previous))) {
+			flags |= AP_F_READ_ERR;
+			break;
+		}
+	}
+	if (p && i >= AP_MAX_FRAMES + 16)
+		flags |= AP_F_TRUNCATED;
+	*nframes = n;
+	return flags;
+}
+
+static __always_inline bool is_selector_nr(long nr)
+{
+	return nr >= 0 &&
+	       (nr == nr_epoll_wait || nr == nr_epoll_pwait ||
+		nr == nr_epoll_pwait2 || nr == nr_poll || nr == nr_ppoll ||
+		nr == nr_select || nr == nr_pselect6);
+}
+
+static __always_inline __u32 selector_kind(long nr)
+{
+	if (nr == nr_epoll_wait || nr == nr_epoll_pwait ||
+	    nr == nr_epoll_pwait2)
+		return AP_SEL_EPOLL;
+	if (is_selector_nr(nr))
+		return AP_SEL_POLL;
+	return AP_SEL_NONE;
+}
+
+/* Is this wait the loop's own selector (as opposed to a nested one)? */
+static __always_inline bool is_loop_wait(const struct ap_loop *l, __u32 kind,
+					 int fd)
+{
+	if (kind == AP_SEL_NONE || kind != l->kind)
+		return false;
+	return kind == AP_SEL_POLL || fd == l->loop_fd;
+}
+
+/* Emit the finished blocking episode of @l if it was long enough. */
+static __always_inline void episode_end(struct ap_loop *l, __u32 tid, __u64 now)
+{
+	struct ap_stack *st;
+	struct ap_event *e;
+	__u64 start = l->blk_start, dur;
+	__u32 n;
+
+	if (!start)
+		return;
+	dur = (l->blk_last_in > start ? l->blk_last_in : now) - start;
+	l->blk_start = 0;
+	l->blk_out = 0;
+	if (dur < block_ns)
+		return;
+	l->blocks++;
+	e = event_get(AP_EV_BLOCK, tid, now);
+	if (!e)
+		return;
+	e->start_ns = start;
+	e->duration_ns = dur;
+	e->iter_seq = l->blk_iter_seq;
+	e->syscall_nr = l->blk_nr;
+	e->fd = l->blk_fd;
+	e->flags = l->blk_flags;
+	n = l->blk_nframes;
+	st = bpf_map_lookup_elem(&blk_stacks, &tid);
+	if (st && n <= AP_MAX_FRAMES) {
+		__builtin_memcpy(e->frames, st->frames, sizeof(st->frames));
+		e->nframes = n;
+	}
+	event_submit(e);
+}
+
+static __always_inline struct ap_loop *loop_get(__u32 tid, __u32 kind, int fd,
+						__u64 now)
+{
+	struct ap_loop *l = bpf_map_lookup_elem(&loops, &tid);
+	struct ap_loop init = {};
+	struct ap_event *e;
+
+	if (l)
+		return l;
+	init.kind = kind;
+	init.loop_fd = kind == AP_SEL_EPOLL ? fd : -1;
+	if (bpf_map_update_elem(&loops, &tid, &init, BPF_NOEXIST))
+		return NULL;
+	e = event_get(AP_EV_LOOP_NEW, tid, now);
+	if (e) {
+		e->fd = init.loop_fd;
+		e->syscall_nr = kind;
+		event_submit(e);
+	}
+	return bpf_map_lookup_elem(&loops, &tid);
+}
+
+/*
+ * A loop iteration's busy time runs from the selector's return to its next
+ * entry.  Return probes are avoided (kretprobe instances run out when many
+ * threads sleep in epoll_wait, and fexit is not available everywhere): a
+ * selector that sleeps returns when its thread is switched back in, one
+ * that does not sleep returns microseconds after its entry.
+ */
+static __always_inline int selector_enter(long nr, int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now, busy;
+	__u32 tid = (__u32)id, kind = selector_kind(nr);
+	struct ap_event *e;
+	struct ap_loop *l;
+
+	if (id >> 32 != targ_tgid)
+		return 0;
+	now = bpf_ktime_get_ns();
+	l = loop_get(tid, kind, fd, now);
+	if (!l || l->ignored)
+		return 0;
+	if (!is_loop_wait(l, kind, fd)) {
+		/* another epoll fd: a nested selector, or a new loop on this
+		 * thread replacing a closed one (then it repeats) */
+		if (kind == AP_SEL_EPOLL && l->kind == AP_SEL_EPOLL &&
+		    ++l->alien_waits >= 3) {
+			l->loop_fd = fd;
+			l->alien_waits = 0;
+		}
+		return 0;
+	}
+	l->alien_waits = 0;
+	episode_end(l, tid, now);
+	if (l->busy_start) {
+		busy = now - l->busy_start;
+		l->iterations++;
+		l->busy_ns += busy;
+		if (busy > l->max_busy_ns)
+			l->max_busy_ns = busy;
+		if (busy >= stall_ns) {
+			l->stalls++;
+			e = event_get(AP_EV_STALL, tid, now);
+			if (e) {
+				e->start_ns = l->busy_start;
+				e->duration_ns = busy;
+				e->iter_seq = l->iter_seq;
+				event_submit(e);
+			}
+		}
+	}
+	/* until the wait sleeps, the next iteration starts now */
+	l->busy_start = now;
+	l->iter_seq++;
+	return 0;
+}
+
+/*
+ * Selector entry, in the cheapest form the kernel allows, chosen by
+ * userspace before load: fentry; kprobe; the per-syscall tracepoint (runs
+ * for selector calls only, but turns on the syscall tracing slow path for
+ * every task); raw sys_enter (runs for every syscall on the machine).
+ */
+#define SELECTOR_PROBES(name, NR)                                              \
+	SEC("fentry/__x64_sys_" #name)                                         \
+	int BPF_PROG(fentry_##name, struct pt_regs *regs)                      \
+	{                                                                      \
+		return selector_enter(NR, (int)BPF_CORE_READ(regs, di));       \
+	}                                                                      \
+	SEC("kprobe/__x64_sys_" #name)                                         \
+	int BPF_KPROBE(kprobe_##name, struct pt_regs *regs)                    \
+	{                                                                      \
+		return selector_enter(NR, (int)BPF_CORE_READ(regs, di));       \
+	}                                                                      \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                            \
+	int tp_##name(struct trace_event_raw_sys_enter *ctx)                   \
+	{                                                                      \
+		return selector_enter(NR, (int)ctx->args[0]);                  \
+	}
+
+SELECTOR_PROBES(epoll_wait, nr_epoll_wait)
+SELECTOR_PROBES(epoll_pwait, nr_epoll_pwait)
+SELECTOR_PROBES(epoll_pwait2, nr_epoll_pwait2)
+SELECTOR_PROBES(poll, nr_poll)
+SELECTOR_PROBES(ppoll, nr_ppoll)
+SELECTOR_PROBES(select, nr_select)
+SELECTOR_PROBES(pselect6, nr_pselect6)
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
+{
+	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid || !is_selector_nr(id))
+		return 0;
+	return selector_enter(id, (int)BPF_CORE_READ(regs, di));
+}
+
+struct task_struct___old {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return BPF_CORE_READ((struct task_struct___old *)t, state);
+}
+
+static __always_inline int on_switch(bool preempt, struct task_struct *prev,
+				     struct task_struct *next)
+{
+	__u32 tid;
+	struct ap_loop *l;
+	struct pt_regs *regs;
+	struct ap_stack *st;
+	__u64 now = 0, ip, sp;
+	long nr;
+	int fd;
+
+	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
+		tid = BPF_CORE_READ(next, pid);
+		l = bpf_map_lookup_elem(&loops, &tid);
+		if (l && l->sel_sleep) {
+			/* woken in its loop wait: idle until now */
+			now = bpf_ktime_get_ns();
+			if (l->busy_start)
+				l->idle_ns += now - l->busy_start;
+			l->busy_start = now;
+			l->sel_sleep = 0;
+		} else if (l && l->blk_out) {
+			now = bpf_ktime_get_ns();
+			l->blk_last_in = now;
+			l->blk_out = 0;
+		}
+	}
+
+	if (preempt || BPF_CORE_READ(prev, tgid) != targ_tgid)
+		return 0;
+	if (task_state(prev) == 0) /* TASK_RUNNING: yielded, not blocked */
+		return 0;
+	tid = BPF_CORE_READ(prev, pid);
+	l = bpf_map_lookup_elem(&loops, &tid);
+	if (!l || l->ignored || !l->busy_start)
+		return 0;
+
+	/* prev is current here: its user registers say which syscall */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr < 0) /* not in a syscall (page fault): not a blocking call */
+		return 0;
+	fd = (int)BPF_CORE_READ(regs, di);
+	if (is_loop_wait(l, selector_kind(nr), fd)) {
+		l->sel_sleep = 1;
+		return 0;
+	}
+	ip = BPF_CORE_READ(regs, ip);
+	sp = BPF_CORE_READ(regs, sp);
+	if (!now)
+		now = bpf_ktime_get_ns();
+
+	/* the same call site sleeping again (a futex retry, a wait loop in
+	 * C) continues the episode */
+	if (l->blk_start && l->blk_nr == nr && l->blk_ip == ip &&
+	    l->blk_sp == sp && l->blk_fd == fd) {
+		l->blk_out = now;
+		return 0;
+	}
+	episode_end(l, tid, now);
+	l->blk_start = now;
+	l->blk_out = now;
+	l->blk_last_in = 0;
+	l->blk_nr = nr;
+	l->blk_fd = fd;
+	l->blk_ip = ip;
+	l->blk_sp = sp;
+	l->blk_iter_seq = l->iter_seq;
+	st = bpf_map_lookup_elem(&blk_stacks, &tid);
+	if (!st) {
+		struct ap_event *tmp = event_get(0, tid, now);
+
+		/* zeroed value from scratch space: the map wants a source */
+		if (!tmp)
+			return 0;
+		bpf_map_update_elem(&blk_stacks, &tid, tmp->frames, BPF_ANY);
+		st = bpf_map_lookup_elem(&blk_stacks, &tid);
+		if (!st)
+			return 0;
+	}
+	l->blk_flags = stack_walk(tid, st->frames, &l->blk_nframes);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	return on_switch(preempt, prev, next);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	return on_switch(preempt, prev, next);
+}
+
+/* task-clock sampling of loop threads; runs in the sampled thread */
+SEC("perf_event")
+int on_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now;
+	__u32 tid = (__u32)id;
+	struct ap_event *e;
+	struct ap_loop *l;
+
+	if (id >> 32 != targ_tgid)
+		return 0;
+	l = bpf_map_lookup_elem(&loops, &tid);
+	if (!l || l->ignored || !l->busy_start)
+		return 0;
+	now = bpf_ktime_get_ns();
+	/* back in user mode: any blocking syscall has returned */
+	if (l->blk_start && (long)ctx->regs.ip >= 0)
+		episode_end(l, tid, now);
+	e = event_get(AP_EV_SAMPLE, tid, now);
+	if (!e)
+		return 0;
+	e->iter_seq = l->iter_seq;
+	e->start_ns = l->busy_start;
+	e->flags = stack_walk(tid, e->frames, &e->nframes);
+	event_submit(e);
+	return 0;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* A running CPython process, seen from outside: where its runtime state
+ * lives, which version it is, its threads and their frames. */
+#ifndef PYTARGET_H
+#define PYTARGET_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "asyncprobe.h"
+#include "pyversions.h"
+
+struct py_target {
+	pid_t pid;
+	int major, minor, micro;
+	uint64_t runtime; /* address of _PyRuntime in the target */
+	char object[PATH_MAX]; /* file that holds it, as the target sees it */
+	const struct py_offsets *off;
+};
+
+/* Read @len bytes at @addr of @pid; 0 or -errno (-EFAULT: short read). */
+int proc_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/*
+ * Find the CPython runtime of @pid.  On failure returns -errno and writes a
+ * one-line reason for the user into @err (what was found, what to do).
+ */
+int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen);
+
+typedef int (*py_thread_cb)(void *ctx, uint64_t native_tid, uint64_t tstate);
+
+/* Call @cb for every thread state of every interpreter (bounded walk).
+ * Returns the number of threads seen, or -errno. */
+int py_target__threads(const struct py_target *t, py_thread_cb cb, void *ctx);
+
+/* Userspace twin of the BPF frame walk: innermost first.  Only stable
+ * while the thread is blocked. Returns the number of frames, or -errno. */
+int py_target__walk(const struct py_target *t, uint64_t tstate,
+		    struct ap_frame *frames, int max);
+
+/* The walk description handed to the BPF side. */
+void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w);
+
+#endif

@@ -1,0 +1,137 @@
+"""asyncio service that misbehaves on cue, for asyncprobe's tests.
+
+Usage: python misbehave.py MODE TRIGGER_FILE [--uvloop] [--thread]
+
+The loop idles (awaiting timers and a socket) until TRIGGER_FILE exists,
+then runs MODE's bad call REPEAT times, and keeps idling.  Each bad line
+carries a "# LINE:<mode>" marker that the tests look up, so the tests
+assert exact lines without hard-coding numbers.
+"""
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+REPEAT = 3
+PAUSE = 0.3  # seconds of healthy loop between two bad calls
+
+
+def burn(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:  # LINE:cpu
+        pass
+
+
+def nap(seconds):
+    time.sleep(seconds)  # LINE:sleep
+
+
+def late_peer(sock, delay):
+    time.sleep(delay)
+    sock.sendall(b"x")
+
+
+def recv_late(delay):
+    a, b = socket.socketpair()
+    threading.Thread(target=late_peer, args=(b, delay), daemon=True).start()
+    try:
+        return a.recv(1)  # LINE:recv
+    finally:
+        a.close()
+        b.close()
+
+
+def read_fifo(path, delay):
+    def writer():
+        time.sleep(delay)
+        with open(path, "wb") as w:
+            w.write(b"y")
+
+    threading.Thread(target=writer, daemon=True).start()
+    with open(path, "rb") as r:  # opening blocks until the writer opens
+        return r.read(1)  # LINE:pipe
+
+
+def run_child(seconds):
+    subprocess.run(["sleep", str(seconds)], check=True)  # LINE:subprocess
+
+
+LOCK = threading.Lock()
+
+
+def hold_lock(seconds):
+    LOCK.acquire()
+    time.sleep(seconds)
+    LOCK.release()
+
+
+def take_lock(seconds):
+    t = threading.Thread(target=hold_lock, args=(seconds,), daemon=True)
+    t.start()
+    while not LOCK.locked():
+        time.sleep(0.001)
+    with LOCK:  # LINE:lock
+        pass
+    t.join()
+
+
+BAD = {
+    "cpu": lambda: burn(0.25),
+    "sleep": lambda: nap(0.25),
+    "recv": lambda: recv_late(0.25),
+    "pipe": lambda: read_fifo(FIFO, 0.25),
+    "subprocess": lambda: run_child(0.25),
+    "lock": lambda: take_lock(0.25),
+    "clean": lambda: None,
+}
+FIFO = None
+
+
+async def handler(mode):
+    BAD[mode]()
+
+
+async def ticker():
+    while True:
+        await asyncio.sleep(0.01)
+
+
+async def main(mode, trigger):
+    tick = asyncio.ensure_future(ticker())
+    while not os.path.exists(trigger):
+        await asyncio.sleep(0.02)
+    for _ in range(REPEAT):
+        await handler(mode)
+        await asyncio.sleep(PAUSE)
+    # a clean service only awaits; keep idling until killed
+    print("done", flush=True)
+    await asyncio.sleep(3600)
+    tick.cancel()
+
+
+def run(mode, trigger, use_uvloop):
+    if use_uvloop:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main(mode, trigger))
+    else:
+        asyncio.run(main(mode, trigger))
+
+
+if __name__ == "__main__":
+    mode, trigger = sys.argv[1], sys.argv[2]
+    FIFO = trigger + ".fifo"
+    if mode == "pipe" and not os.path.exists(FIFO):
+        os.mkfifo(FIFO)
+    if "--thread" in sys.argv:
+        t = threading.Thread(target=run, args=(mode, trigger, "--uvloop" in sys.argv),
+                             name="loop-thread")
+        t.start()
+        t.join()
+    else:
+        run(mode, trigger, "--uvloop" in sys.argv)

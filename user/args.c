@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "options.h"
+#include "version.h"
+
+static const char usage[] =
+	"Usage: asyncprobe -p PID [-d SECONDS] [--stall-threshold MS]\n"
+	"                  [--syscall-threshold MS] [--format text|json] [-v]\n"
+	"\n"
+	"Find event-loop stalls and blocking syscalls in a running asyncio\n"
+	"(CPython) process, and name the Python line that caused them. The\n"
+	"target is neither stopped nor changed. Needs root, or CAP_BPF,\n"
+	"CAP_PERFMON and CAP_SYS_PTRACE.\n"
+	"\n"
+	"  -p, --pid PID               process to watch (required)\n"
+	"  -d, --duration SECONDS      stop after this long (default: until\n"
+	"                              Ctrl-C, SIGTERM or the target exits)\n"
+	"  -s, --stall-threshold MS    report loop iterations busier than this\n"
+	"                              (default 100, asyncio's slow-callback\n"
+	"                              duration)\n"
+	"  -b, --syscall-threshold MS  report syscalls that block a loop thread\n"
+	"                              longer than this (default 10)\n"
+	"  -f, --format text|json      text lines, or one JSON object per line\n"
+	"                              (default text)\n"
+	"      --sample-period MS      loop CPU time between stack samples\n"
+	"                              during a busy iteration (default 5)\n"
+	"  -v, --verbose               say what is attached, and libbpf's logs\n"
+	"  -V, --version               print the version and exit\n"
+	"  -h, --help                  print this help and exit\n"
+	"\n"
+	"EXAMPLES:\n"
+	"    asyncprobe -p 4711                  # watch until Ctrl-C\n"
+	"    asyncprobe -p 4711 -d 30            # watch for 30 seconds\n"
+	"    asyncprobe -p 4711 -s 50 -b 5       # stricter thresholds\n"
+	"    asyncprobe -p 4711 -f json | jq .   # JSON lines for tools\n"
+	"    asyncprobe -p $(pgrep -f uvicorn | head -1)\n";
+
+/* A positive finite number, or -1. */
+static double parse_positive(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0)
+		return -1;
+	return v;
+}
+
+enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
+				 FILE *out, FILE *err)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "stall-threshold", required_argument, NULL, 's' },
+		{ "syscall-threshold", required_argument, NULL, 'b' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "sample-period", required_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	long pid;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->stall_ms = 100;
+	o->syscall_ms = 10;
+	o->sample_ms = 5;
+	o->format = AP_FMT_TEXT;
+	optind = 0; /* re-entrant for tests */
+	opterr = 0;
+
+	while ((c = getopt_long(argc, argv, ":p:d:s:b:f:vVh", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			errno = 0;
+			pid = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || pid <= 0 ||
+			    pid > 4194304) {
+				fprintf(err,
+					"asyncprobe: invalid PID '%s': give the "
+					"process ID of a running Python process\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			o->pid = (pid_t)pid;
+			break;
+		case 'd':
+			o->duration_s = parse_positive(optarg);
+			if (o->duration_s < 0) {
+				fprintf(err,
+					"asyncprobe: invalid duration '%s': give "
+					"a positive number of seconds\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			break;
+		case 's':
+		case 'b':
+		case 'S': {
+			double v = parse_positive(optarg);
+			const char *what = c == 's' ? "stall threshold"
+					   : c == 'b' ? "syscall threshold"
+						      : "sample period";
+
+			if (v < 0 || v > 3600e3) {
+				fprintf(err,
+					"asyncprobe: invalid %s '%s': give a "
+					"positive number of milliseconds\n",
+					what, optarg);
+				return AP_PARSE_ERROR;
+			}
+			*(c == 's' ? &o->stall_ms
+			  : c == 'b' ? &o->syscall_ms : &o->sample_ms) = v;
+			break;
+		}
+		case 'f':
+			if (!strcmp(optarg, "text")) {
+				o->format = AP_FMT_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				o->format = AP_FMT_JSON;
+			} else {
+				fprintf(err,
+					"asyncprobe: unknown format '%s': use "
+					"text or json\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'V':
+			fprintf(out, "asyncprobe %s\n", AP_VERSION);
+			return AP_PARSE_EXIT;
+		case 'h':
+			fputs(usage, out);
+			return AP_PARSE_EXIT;
+		case ':':
+			fprintf(err,
+				"asyncprobe: option '%s' needs a value; see "
+				"asyncprobe --help\n",
+				argv[optind - 1]);
+			return AP_PARSE_ERROR;
+		default:
+			fprintf(err,
+				"asyncprobe: unknown option '%s'; see "
+				"asyncprobe --help\n",
+				argv[optind - 1]);
+			return AP_PARSE_ERROR;
+		}
+	}
+	if (optind < argc) {
+		fprintf(err,
+			"asyncprobe: unexpected argument '%s'; see asyncprobe "
+			"--help\n",
+			argv[optind]);
+		return AP_PARSE_ERROR;
+	}
+	if (!o->pid) {
+		fprintf(err, "asyncprobe: -p PID is required\n%s", usage);
+		return AP_PARSE_ERROR;
+	}
+	return AP_PARSE_OK;
+}

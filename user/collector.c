@@ -1,0 +1,908 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The userspace half of asyncprobe.bpf.c: lifecycle (open -> set rodata ->
+ * load -> attach), loop-thread confirmation, thread-state map upkeep, and
+ * turning raw events into symbolized findings.
+ */
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include "asyncprobe.h"
+#include "asyncprobe.skel.h"
+#include "collector.h"
+#include "fdinfo.h"
+#include "output.h"
+#include "pysym.h"
+#include "pytarget.h"
+#include "syscalls.h"
+
+#define TICK_MS 250
+#define CONFIRM_TRIES 8
+#define MAX_SAMPLES 128 /* CPU samples kept per loop iteration */
+#define MAX_TRACKED 4096 /* thread states tracked per refresh */
+
+enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
+
+struct sample {
+	uint64_t weight;
+	uint32_t n;
+	struct ap_frame frames[AP_MAX_FRAMES];
+};
+
+struct loop_rec {
+	uint32_t tid;
+	enum loop_state state;
+	int tries;
+	int perf_fd;
+	struct bpf_link *perf_link;
+	/* samples of the current iteration, for the stall's stack */
+	uint64_t agg_seq;
+	int nsamples;
+	struct sample *samples;
+	uint64_t stalls, blocks;
+};
+
+struct collector {
+	const struct ap_options *o;
+	struct py_target target;
+	struct py_symbolizer *sym;
+	struct asyncprobe_bpf *skel;
+	struct ring_buffer *rb;
+	struct loop_rec loops[AP_MAX_LOOPS];
+	int nloops;
+	uint64_t stalls, blocks;
+	double start_ts;
+	char python[32];
+	const char *variant;
+	bool uvloop_checked, uvloop;
+	uint32_t seen[MAX_TRACKED];
+	int nseen;
+};
+
+static int verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	if (level == LIBBPF_DEBUG && verbose < 2)
+		return 0;
+	if (!verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct loop_rec *loop_find(struct collector *c, uint32_t tid)
+{
+	for (int i = 0; i < c->nloops; i++)
+		if (c->loops[i].tid == tid)
+			return &c->loops[i];
+	return NULL;
+}
+
+static struct loop_rec *loop_add(struct collector *c, uint32_t tid)
+{
+	struct loop_rec *lr = loop_find(c, tid);
+
+	if (lr)
+		return lr;
+	if (c->nloops >= AP_MAX_LOOPS)
+		return NULL;
+	lr = &c->loops[c->nloops++];
+	memset(lr, 0, sizeof(*lr));
+	lr->tid = tid;
+	lr->perf_fd = -1;
+	return lr;
+}
+
+/* --- thread states ------------------------------------------------- */
+
+static int tstate_cb(void *ctx, uint64_t native_tid, uint64_t tstate)
+{
+	struct collector *c = ctx;
+	uint32_t tid = (uint32_t)native_tid;
+
+	if (!tid || native_tid > UINT32_MAX || c->nseen >= MAX_TRACKED)
+		return 0;
+	c->seen[c->nseen++] = tid;
+	bpf_map__update_elem(c->skel->maps.tstates, &tid, sizeof(tid), &tstate,
+			     sizeof(tstate), BPF_ANY);
+	return 0;
+}
+
+/* Mirror the interpreter's thread list into the tstates map. */
+static void threads_refresh(struct collector *c)
+{
+	uint32_t key, next, stale[256];
+	int nstale = 0;
+	void *prev = NULL;
+
+	c->nseen = 0;
+	if (py_target__threads(&c->target, tstate_cb, c) < 0)
+		return;
+	while (!bpf_map__get_next_key(c->skel->maps.tstates, prev, &next,
+				      sizeof(next))) {
+		bool live = false;
+
+		for (int i = 0; i < c->nseen && !live; i++)
+			live = c->seen[i] == next;
+		if (!live && nstale < 256)
+			stale[nstale++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (int i = 0; i < nstale; i++)
+		bpf_map__delete_elem(c->skel->maps.tstates, &stale[i],
+				     sizeof(stale[i]), 0);
+}
+
+static int tstate_of(struct collector *c, uint32_t tid, uint64_t *tstate)
+{
+	return bpf_map__lookup_elem(c->skel->maps.tstates, &tid, sizeof(tid),
+				    tstate, sizeof(*tstate), 0);
+}
+
+/* --- symbolization ------------------------------------------------- */
+
+static int stack_resolve(struct collector *c, const struct ap_frame *frames,
+			 int n, struct py_frame_info *out)
+{
+	for (int i = 0; i < n; i++)
+		pysym__resolve(c->sym, &frames[i], &out[i]);
+	return n;
+}
+
+static bool target_has_uvloop(struct collector *c)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	if (c->uvloop_checked)
+		return c->uvloop;
+	snprintf(path, sizeof(path), "/proc/%d/maps", c->target.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!c->uvloop && fgets(line, sizeof(line), f))
+		c->uvloop = strstr(line, "/uvloop/loop.") != NULL;
+	fclose(f);
+	/* uvloop may be imported later: only a positive answer is final */
+	c->uvloop_checked = c->uvloop;
+	return c->uvloop;
+}
+
+/* --- loop threads -------------------------------------------------- */
+
+static int perf_open(struct collector *c, struct loop_rec *lr)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_TASK_CLOCK,
+		.sample_period = (uint64_t)(c->o->sample_ms * 1e6),
+	};
+	int fd;
+
+	fd = (int)syscall(__NR_perf_event_open, &attr, lr->tid, -1, -1,
+			  PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr,
+			"asyncprobe: cannot sample loop thread %u "
+			"(perf_event_open: %s); stalls will have no stack. "
+			"Needs CAP_PERFMON.\n",
+			lr->tid, strerror(errno));
+		return -errno;
+	}
+	lr->perf_link = bpf_program__attach_perf_event(c->skel->progs.on_sample,
+						       fd);
+	if (!lr->perf_link) {
+		int err = -errno;
+
+		fprintf(stderr,
+			"asyncprobe: cannot attach the sampler to thread %u: %s\n",
+			lr->tid, strerror(-err));
+		close(fd);
+		return err;
+	}
+	lr->perf_fd = fd;
+	return 0;
+}
+
+static void loop_reject(struct collector *c, struct loop_rec *lr)
+{
+	struct ap_loop l;
+
+	lr->state = LOOP_REJECTED;
+	if (!bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+				  sizeof(lr->tid), &l, sizeof(l), 0)) {
+		l.ignored = 1;
+		bpf_map__update_elem(c->skel->maps.loops, &lr->tid,
+				     sizeof(lr->tid), &l, sizeof(l), BPF_EXIST);
+	}
+	if (c->o->verbose)
+		fprintf(stderr,
+			"asyncprobe: thread %u waits in a selector but runs no "
+			"asyncio loop; ignored\n",
+			lr->tid);
+}
+
+/*
+ * A thread that waits in a selector is a loop only if it runs asyncio (or
+ * uvloop): its Python stack says so.  Read it while it most likely sleeps
+ * in that wait; a failed read is retried on later ticks.
+ */
+static void loop_confirm(struct collector *c, struct loop_rec *lr)
+{
+	struct ap_frame frames[AP_MAX_FRAMES];
+	struct py_frame_info info[AP_MAX_FRAMES];
+	struct ap_stack_out st = { .frames = info };
+	uint64_t tstate;
+	bool asyncio = false;
+	int n;
+
+	if (lr->state != LOOP_PENDING)
+		return;
+	if (tstate_of(c, lr->tid, &tstate)) {
+		threads_refresh(c);
+		if (tstate_of(c, lr->tid, &tstate)) {
+			if (++lr->tries >= CONFIRM_TRIES)
+				loop_reject(c, lr);
+			return;
+		}
+	}
+	n = py_target__walk(&c->target, tstate, frames, AP_MAX_FRAMES);
+	if (n > 0) {
+		stack_resolve(c, frames, n, info);
+		for (int i = 0; i < n && !asyncio; i++)
+			asyncio = strstr(info[i].file, "asyncio/") ||
+				  strstr(info[i].file, "uvloop/");
+		if (!asyncio)
+			asyncio = target_has_uvloop(c);
+	}
+	if (!asyncio) {
+		if (++lr->tries >= CONFIRM_TRIES)
+			loop_reject(c, lr);
+		return;
+	}
+	lr->state = LOOP_CONFIRMED;
+	perf_open(c, lr);
+	st.n = n;
+	output__loop(stdout, c->o->format, c->target.pid, now_s(), lr->tid,
+		     &st);
+}
+
+/* --- events -------------------------------------------------------- */
+
+static void sample_add(struct loop_rec *lr, const struct ap_event *e,
+		       uint32_t n, uint64_t weight)
+{
+	struct sample *s;
+
+	if (e->iter_seq != lr->agg_seq) {
+		lr->agg_seq = e->iter_seq;
+		lr->nsamples = 0;
+	}
+	if (!lr->samples) {
+		lr->samples = calloc(MAX_SAMPLES, sizeof(*lr->samples));
+		if (!lr->samples)
+			return;
+	}
+	if (lr->nsamples >= MAX_SAMPLES || !n)
+		return;
+	s = &lr->samples[lr->nsamples++];
+	s->weight = weight;
+	s->n = n;
+	memcpy(s->frames, e->frames, n * sizeof(e->frames[0]));
+}
+
+static bool same_stack(const struct py_frame_info *a, int na,
+		       const struct py_frame_info *b, int nb)
+{
+	if (na != nb)
+		return false;
+	for (int i = 0; i < na; i++)
+		if (a[i].line != b[i].line ||
+		    strcmp(a[i].function, b[i].function) ||
+		    strcmp(a[i].file, b[i].file))
+			return false;
+	return true;
+}
+
+/*
+ * The stack that represents a stall: the innermost function that took
+ * most of the sampled time, then the exact stack most often seen with it.
+ * Returns the number of frames written to @out.
+ */
+static int stall_stack(struct collector *c, struct loop_rec *lr,
+		       uint64_t seq, struct py_frame_info *out, int *samples,
+		       double *share)
+{
+	static struct py_frame_info cand[AP_MAX_FRAMES];
+	uint64_t total = 0, best_w = 0, leaf = 0, key_w;
+	int best = -1, n = 0;
+
+	*samples = 0;
+	*share = 0;
+	if (lr->agg_seq != seq || !lr->nsamples)
+		return 0;
+	*samples = lr->nsamples;
+	for (int i = 0; i < lr->nsamples; i++) {
+		uint64_t w = 0;
+
+		total += lr->samples[i].weight;
+		for (int j = 0; j < lr->nsamples; j++)
+			if (lr->samples[j].frames[0].code ==
+			    lr->samples[i].frames[0].code)
+				w += lr->samples[j].weight;
+		if (w > best_w) {
+			best_w = w;
+			leaf = lr->samples[i].frames[0].code;
+		}
+	}
+	best_w = 0;
+	for (int i = 0; i < lr->nsamples; i++) {
+		struct sample *s = &lr->samples[i];
+
+		if (s->frames[0].code != leaf)
+			continue;
+		stack_resolve(c, s->frames, (int)s->n, cand);
+		key_w = 0;
+		for (int j = 0; j < lr->nsamples; j++) {
+			static struct py_frame_info other[AP_MAX_FRAMES];
+			struct sample *t = &lr->samples[j];
+
+			if (t->frames[0].code != leaf)
+				continue;
+			stack_resolve(c, t->frames, (int)t->n, other);
+			if (same_stack(cand, (int)s->n, other, (int)t->n))
+				key_w += t->weight;
+		}
+		if (key_w > best_w) {
+			best_w = key_w;
+			best = i;
+			n = (int)s->n;
+			memcpy(out, cand, n * sizeof(cand[0]));
+		}
+	}
+	*share = total && best >= 0 ? (double)best_w / (double)total : 0;
+	return n;
+}
+
+static void on_stall(struct collector *c, const struct ap_event *e)
+{
+	static struct py_frame_info info[AP_MAX_FRAMES];
+	struct loop_rec *lr = loop_find(c, e->tid);
+	struct ap_finding f = {
+		.event = "stall",
+		.pid = c->target.pid,
+		.tid = e->tid,
+		.ts = e->ts / 1e9,
+		.duration_ms = e->duration_ns / 1e6,
+		.fd = -1,
+	};
+
+	if (lr && lr->state == LOOP_REJECTED)
+		return;
+	if (lr) {
+		f.stack.n = stall_stack(c, lr, e->iter_seq, info, &f.samples,
+					&f.stack_share);
+		lr->stalls++;
+		lr->nsamples = 0;
+	}
+	f.stack.frames = info;
+	c->stalls++;
+	output__finding(stdout, c->o->format, &f);
+}
+
+static void on_block(struct collector *c, const struct ap_event *e, uint32_t n)
+{
+	static struct py_frame_info info[AP_MAX_FRAMES];
+	struct loop_rec *lr = loop_find(c, e->tid);
+	const char *name = syscall__name(e->syscall_nr);
+	char unknown[32];
+	struct fd_desc fdd;
+	struct ap_finding f = {
+		.event = "blocking_syscall",
+		.pid = c->target.pid,
+		.tid = e->tid,
+		.ts = e->ts / 1e9,
+		.duration_ms = e->duration_ns / 1e6,
+		.syscall_nr = e->syscall_nr,
+		.fd = -1,
+	};
+
+	if (lr && lr->state == LOOP_REJECTED)
+		return;
+	if (!name) {
+		snprintf(unknown, sizeof(unknown), "syscall_%d", e->syscall_nr);
+		name = unknown;
+	}
+	f.syscall = name;
+	if (syscall__fd_arg(e->syscall_nr) && e->fd >= 0) {
+		f.fd = e->fd;
+		if (!fd__describe(c->target.pid, e->fd, &fdd))
+			f.fdd = &fdd;
+	}
+	f.stack.n = stack_resolve(c, e->frames, (int)n, info);
+	f.stack.frames = info;
+	f.stack.truncated = !!(e->flags & AP_F_TRUNCATED);
+	if (lr) {
+		lr->blocks++;
+		/* off-CPU time is part of a stall: let it vote for the stack */
+		sample_add(lr, e, n, e->duration_ns);
+	}
+	c->blocks++;
+	output__finding(stdout, c->o->format, &f);
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct collector *c = ctx;
+	const struct ap_event *e = data;
+	struct loop_rec *lr;
+	uint32_t n;
+
+	if (len < offsetof(struct ap_event, frames))
+		return 0;
+	n = e->nframes;
+	if (n > AP_MAX_FRAMES)
+		n = AP_MAX_FRAMES;
+	if (n > (len - offsetof(struct ap_event, frames)) / sizeof(e->frames[0]))
+		n = (len - offsetof(struct ap_event, frames)) /
+		    sizeof(e->frames[0]);
+
+	switch (e->kind) {
+	case AP_EV_LOOP_NEW:
+		lr = loop_add(c, e->tid);
+		if (lr && lr->state != LOOP_CONFIRMED) {
+			lr->state = LOOP_PENDING;
+			lr->tries = 0;
+			loop_confirm(c, lr);
+		}
+		break;
+	case AP_EV_SAMPLE:
+		lr = loop_find(c, e->tid);
+		if (lr && lr->state != LOOP_REJECTED)
+			sample_add(lr, e, n, (uint64_t)(c->o->sample_ms * 1e6));
+		break;
+	case AP_EV_STALL:
+		on_stall(c, e);
+		break;
+	case AP_EV_BLOCK:
+		on_block(c, e, n);
+		break;
+	}
+	return 0;
+}
+
+/* --- BPF lifecycle ------------------------------------------------- */
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+enum sel_hook { SEL_FENTRY, SEL_KPROBE, SEL_TRACEPOINT, SEL_SYS_ENTER };
+
+static const struct variant {
+	enum sel_hook sel;
+	bool tp_btf;
+	const char *what;
+} variants[] = {
+	{ SEL_FENTRY, true, "fentry on selector syscalls, BTF sched_switch" },
+	{ SEL_KPROBE, true, "kprobes on selector syscalls, BTF sched_switch" },
+	{ SEL_TRACEPOINT, true,
+	  "selector syscall tracepoints, BTF sched_switch" },
+	{ SEL_SYS_ENTER, false, "raw sys_enter (every syscall), raw "
+				"sched_switch" },
+};
+
+static const char *tracefs_dir(void)
+{
+	static const char *const dirs[] = { "/sys/kernel/tracing",
+					    "/sys/kernel/debug/tracing" };
+
+	for (size_t i = 0; i < 2; i++) {
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s/events", dirs[i]);
+		if (!access(p, F_OK))
+			return dirs[i];
+	}
+	return NULL;
+}
+
+/* Syscall tracepoints need tracefs, which a fresh machine may not mount. */
+static bool tracefs_ready(int verbose)
+{
+	if (tracefs_dir())
+		return true;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL)) {
+		if (verbose)
+			fprintf(stderr,
+				"asyncprobe: cannot mount tracefs on "
+				"/sys/kernel/tracing: %s\n",
+				strerror(errno));
+		return false;
+	}
+	if (verbose)
+		fprintf(stderr, "asyncprobe: mounted tracefs on "
+				"/sys/kernel/tracing\n");
+	return tracefs_dir() != NULL;
+}
+
+/* Does this kernel have the function (fentry, kprobe) or the tracepoint? */
+static bool hook_exists(const char *sec, struct btf *vmlinux)
+{
+	const char *fn = strchr(sec, '/');
+	char p[256];
+
+	if (!fn)
+		return true;
+	if (starts_with(sec, "tracepoint/")) {
+		const char *dir = tracefs_dir();
+
+		if (!dir)
+			return false;
+		snprintf(p, sizeof(p), "%s/events/%s", dir, fn + 1);
+		return !access(p, F_OK);
+	}
+	if (strstr(sec, "__x64_sys_") && vmlinux)
+		return btf__find_by_name_kind(vmlinux, fn + 1, BTF_KIND_FUNC) >= 0;
+	return true;
+}
+
+/* Which variant of each program to load on this kernel. */
+static void programs_select(struct asyncprobe_bpf *skel, struct btf *vmlinux,
+			    const struct variant *v)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, skel->obj)
+	{
+		const char *sec = bpf_program__section_name(prog);
+		bool load = true;
+
+		if (starts_with(sec, "fentry/"))
+			load = v->sel == SEL_FENTRY;
+		else if (starts_with(sec, "kprobe/"))
+			load = v->sel == SEL_KPROBE;
+		else if (starts_with(sec, "tracepoint/syscalls/"))
+			load = v->sel == SEL_TRACEPOINT;
+		else if (!strcmp(sec, "raw_tp/sys_enter"))
+			load = v->sel == SEL_SYS_ENTER;
+		else if (starts_with(sec, "tp_btf/"))
+			load = v->tp_btf;
+		else if (starts_with(sec, "raw_tp/"))
+			load = !v->tp_btf;
+		/* epoll_pwait2 is 5.11+: skip what this kernel lacks */
+		if (load && !hook_exists(sec, vmlinux))
+			load = false;
+		bpf_program__set_autoload(prog, load);
+	}
+}
+
+static void rodata_set(struct collector *c, struct asyncprobe_bpf *skel)
+{
+	struct ap_py_walk walk;
+
+	py_target__bpf_walk(&c->target, &walk);
+	skel->rodata->targ_tgid = (uint32_t)c->target.pid;
+	skel->rodata->stall_ns = (uint64_t)(c->o->stall_ms * 1e6);
+	skel->rodata->block_ns = (uint64_t)(c->o->syscall_ms * 1e6);
+	skel->rodata->py = walk;
+	skel->rodata->nr_epoll_wait = (int)syscall__nr("epoll_wait");
+	skel->rodata->nr_epoll_pwait = (int)syscall__nr("epoll_pwait");
+	skel->rodata->nr_epoll_pwait2 = (int)syscall__nr("epoll_pwait2");
+	skel->rodata->nr_poll = (int)syscall__nr("poll");
+	skel->rodata->nr_ppoll = (int)syscall__nr("ppoll");
+	skel->rodata->nr_select = (int)syscall__nr("select");
+	skel->rodata->nr_pselect6 = (int)syscall__nr("pselect6");
+}
+
+/* open -> rodata -> load -> attach, the cheapest variant that works here */
+static int bpf_open_load(struct collector *c)
+{
+	const size_t nvariants = sizeof(variants) / sizeof(variants[0]);
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int err = -EINVAL;
+
+	if (!vmlinux)
+		fprintf(stderr,
+			"asyncprobe: kernel BTF not readable "
+			"(/sys/kernel/btf/vmlinux): CO-RE needs a kernel "
+			"built with CONFIG_DEBUG_INFO_BTF\n");
+	for (size_t i = 0; i < nvariants; i++) {
+		const struct variant *v = &variants[i];
+		struct asyncprobe_bpf *skel;
+		const char *step = "load";
+
+		if (v->sel == SEL_TRACEPOINT && !tracefs_ready(c->o->verbose))
+			continue;
+		skel = asyncprobe_bpf__open();
+		if (!skel) {
+			err = -errno;
+			break;
+		}
+		rodata_set(c, skel);
+		programs_select(skel, vmlinux, v);
+		err = asyncprobe_bpf__load(skel);
+		if (!err) {
+			step = "attach";
+			err = asyncprobe_bpf__attach(skel);
+		}
+		if (!err) {
+			c->skel = skel;
+			c->variant = v->what;
+			if (c->o->verbose)
+				fprintf(stderr, "asyncprobe: using %s\n", v->what);
+			break;
+		}
+		if (c->o->verbose)
+			fprintf(stderr, "asyncprobe: %s: %s failed (%s)%s\n",
+				v->what, step, strerror(-err),
+				i + 1 < nvariants ? ", trying the next" : "");
+		asyncprobe_bpf__destroy(skel);
+	}
+	btf__free(vmlinux);
+	if (!c->skel) {
+		fprintf(stderr,
+			"asyncprobe: failed to load and attach BPF programs: %s\n"
+			"  %s\n",
+			strerror(-err),
+			err == -EPERM && geteuid() != 0
+				? "run as root, or grant CAP_BPF, CAP_PERFMON "
+				  "and CAP_SYS_PTRACE"
+				: "run with -vv for libbpf's and the verifier's "
+				  "log");
+		return err;
+	}
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c,
+				 NULL);
+	if (!c->rb) {
+		err = -errno;
+		fprintf(stderr, "asyncprobe: failed to open the ring buffer: %s\n",
+			strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static uint64_t events_lost(struct collector *c)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals, sum = 0;
+	uint32_t zero = 0;
+
+	if (ncpu <= 0)
+		return 0;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return 0;
+	if (!bpf_map__lookup_elem(c->skel->maps.lost, &zero, sizeof(zero),
+				  vals, sizeof(*vals) * (size_t)ncpu, 0))
+		for (int i = 0; i < ncpu; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
+static void summary_print(struct collector *c, double end)
+{
+	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
+	struct ap_summary s = {
+		.pid = c->target.pid,
+		.ts = end,
+		.start_ts = c->start_ts,
+		.end_ts = end,
+		.stalls = c->stalls,
+		.blocking_syscalls = c->blocks,
+		.events_lost = events_lost(c),
+		.python = c->python,
+		.loops = ls,
+	};
+
+	for (int i = 0; ls && i < c->nloops; i++) {
+		struct loop_rec *lr = &c->loops[i];
+		struct ap_loop l;
+
+		if (lr->state != LOOP_CONFIRMED ||
+		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+					 sizeof(lr->tid), &l, sizeof(l), 0))
+			continue;
+		ls[s.nloops++] = (struct ap_loop_summary){
+			.tid = lr->tid,
+			.iterations = l.iterations,
+			.busy_ms = l.busy_ns / 1e6,
+			.idle_ms = l.idle_ns / 1e6,
+			.max_iteration_ms = l.max_busy_ns / 1e6,
+			.stalls = lr->stalls,
+			.blocking_syscalls = lr->blocks,
+		};
+	}
+	output__summary(stdout, c->o->format, &s);
+	free(ls);
+}
+
+static void collector_free(struct collector *c)
+{
+	for (int i = 0; i < c->nloops; i++) {
+		bpf_link__destroy(c->loops[i].perf_link);
+		if (c->loops[i].perf_fd >= 0)
+			close(c->loops[i].perf_fd);
+		free(c->loops[i].samples);
+	}
+	ring_buffer__free(c->rb);
+	asyncprobe_bpf__destroy(c->skel);
+	pysym__free(c->sym);
+	free(c);
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int collector__run(const struct ap_options *o)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+	int epfd = -1, sigfd = -1, pidfd = -1, timerfd = -1, rbfd, ret = 1;
+	struct itimerspec tick = {
+		.it_interval = { 0, TICK_MS * 1000000L },
+		.it_value = { 0, TICK_MS * 1000000L },
+	};
+	char err[512];
+	double deadline;
+	unsigned long ticks = 0;
+	sigset_t mask;
+	bool done = false;
+
+	if (!c) {
+		fprintf(stderr, "asyncprobe: out of memory\n");
+		return 1;
+	}
+	c->o = o;
+	verbose = o->verbose;
+	libbpf_set_print(libbpf_print);
+
+	if (py_target__open(&c->target, o->pid, err, sizeof(err))) {
+		fprintf(stderr, "asyncprobe: %s\n", err);
+		goto cleanup;
+	}
+	snprintf(c->python, sizeof(c->python), "%d.%d.%d", c->target.major,
+		 c->target.minor, c->target.micro);
+	if (c->target.micro == 0 && c->target.major == 3)
+		snprintf(c->python, sizeof(c->python), "%d.%d", c->target.major,
+			 c->target.minor);
+	c->sym = pysym__new(&c->target);
+	if (!c->sym) {
+		fprintf(stderr, "asyncprobe: out of memory\n");
+		goto cleanup;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	if (bpf_open_load(c))
+		goto cleanup;
+	threads_refresh(c);
+	if (c->nseen == 0) {
+		uint64_t probe;
+
+		if (proc_read(o->pid, c->target.runtime, &probe, sizeof(probe)) ==
+		    -EPERM) {
+			fprintf(stderr,
+				"asyncprobe: cannot read the memory of PID %d: "
+				"run as root, or grant CAP_SYS_PTRACE\n",
+				o->pid);
+			goto cleanup;
+		}
+	}
+
+	pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
+	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	rbfd = ring_buffer__epoll_fd(c->rb);
+	if (epfd < 0 || timerfd < 0 || sigfd < 0 || epoll_add(epfd, rbfd) ||
+	    epoll_add(epfd, sigfd) || epoll_add(epfd, timerfd) ||
+	    (pidfd >= 0 && epoll_add(epfd, pidfd)) ||
+	    timerfd_settime(timerfd, 0, &tick, NULL)) {
+		fprintf(stderr, "asyncprobe: cannot set up the event loop: %s\n",
+			strerror(errno));
+		goto cleanup;
+	}
+
+	c->start_ts = now_s();
+	deadline = o->duration_s > 0 ? c->start_ts + o->duration_s : 0;
+	fprintf(stderr,
+		"asyncprobe: watching PID %d (Python %s, %s); stall > %g ms, "
+		"blocking syscall > %g ms. %s\n",
+		o->pid, c->python, c->target.object, o->stall_ms, o->syscall_ms,
+		deadline ? "" : "Ctrl-C to end.");
+
+	while (!done) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(epfd, evs, 4, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "asyncprobe: epoll_wait: %s\n",
+				strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == rbfd) {
+				ring_buffer__consume(c->rb);
+			} else if (fd == sigfd) {
+				done = true;
+			} else if (fd == pidfd) {
+				done = true;
+				if (o->verbose)
+					fprintf(stderr,
+						"asyncprobe: PID %d exited\n",
+						o->pid);
+			} else if (fd == timerfd) {
+				uint64_t expirations;
+
+				if (read(timerfd, &expirations,
+					 sizeof(expirations)) < 0)
+					expirations = 0;
+				ticks++;
+				if (deadline && now_s() >= deadline)
+					done = true;
+				if (pidfd < 0 && kill(o->pid, 0) && errno == ESRCH)
+					done = true;
+				if (ticks % (1000 / TICK_MS) == 0) {
+					pysym__new_epoch(c->sym);
+					threads_refresh(c);
+					for (int j = 0; j < c->nloops; j++)
+						loop_confirm(c, &c->loops[j]);
+				}
+			}
+		}
+	}
+	ring_buffer__consume(c->rb);
+	summary_print(c, now_s());
+	ret = 0;
+
+cleanup:
+	if (epfd >= 0)
+		close(epfd);
+	if (timerfd >= 0)
+		close(timerfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (sigfd >= 0)
+		close(sigfd);
+	collector_free(c);
+	return ret;
+}

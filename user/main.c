@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT
+/* asyncprobe: event-loop stalls and blocking syscalls of asyncio services */
+#include <stdio.h>
+#include "collector.h"
+#include "options.h"
+
+int main(int argc, char **argv)
+{
+	struct ap_options o;
+
+	switch (args__parse(argc, argv, &o, stdout, stderr)) {
+	case AP_PARSE_OK:
+		break;
+	case AP_PARSE_EXIT:
+		return 0;
+	default:
+		return 2;
+	}
+	return collector__run(&o);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef OPTIONS_H
+#define OPTIONS_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+enum ap_format { AP_FMT_TEXT = 0, AP_FMT_JSON = 1 };
+
+struct ap_options {
+	pid_t pid;
+	double duration_s; /* 0: until interrupted or the target exits */
+	double stall_ms;
+	double syscall_ms;
+	double sample_ms; /* CPU time between stack samples of a loop */
+	enum ap_format format;
+	int verbose;
+};
+
+enum ap_parse_result {
+	AP_PARSE_OK = 0,
+	AP_PARSE_EXIT = 1, /* --help or --version printed; exit 0 */
+	AP_PARSE_ERROR = 2, /* message printed to @err; exit 2 */
+};
+
+/* Parse argv into @o (defaults first). Messages go to @out / @err. */
+enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
+				 FILE *out, FILE *err);
+
+#endif

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+#include <jansson.h>
+#include <string.h>
+#include "output.h"
+
+#define TEXT_FRAMES 4
+
+const char *output__short_path(const char *path)
+{
+	const char *p = path + strlen(path);
+	int slashes = 0;
+
+	while (p > path) {
+		p--;
+		if (*p == '/' && ++slashes == 2)
+			return p + 1;
+	}
+	return path;
+}
+
+static json_t *stack_json(const struct ap_stack_out *st)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < st->n; i++) {
+		const struct py_frame_info *fr = &st->frames[i];
+
+		json_array_append_new(a, json_pack("{s:s, s:s, s:i}", "function",
+						   fr->function, "file",
+						   fr->file, "line", fr->line));
+	}
+	return a;
+}
+
+static void text_stack(FILE *f, const struct ap_stack_out *st)
+{
+	if (!st->n) {
+		fputs("(no Python stack)", f);
+		return;
+	}
+	for (int i = 0; i < st->n && i < TEXT_FRAMES; i++) {
+		const struct py_frame_info *fr = &st->frames[i];
+
+		fprintf(f, "%s%s (%s:%d)", i ? " <- " : "", fr->function,
+			output__short_path(fr->file), fr->line);
+	}
+	if (st->n > TEXT_FRAMES || st->truncated)
+		fputs(" <- ...", f);
+}
+
+static void json_emit(FILE *f, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+
+	if (s) {
+		fprintf(f, "%s\n", s);
+		free(s);
+	}
+	json_decref(o);
+	fflush(f);
+}
+
+static json_t *common(const char *event, double ts, pid_t pid)
+{
+	return json_pack("{s:s, s:f, s:i}", "event", event, "ts", ts, "pid",
+			 (int)pid);
+}
+
+void output__loop(FILE *f, enum ap_format fmt, pid_t pid, double ts,
+		  uint32_t tid, const struct ap_stack_out *stack)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common("loop", ts, pid);
+
+		json_object_set_new(o, "tid", json_integer(tid));
+		json_object_set_new(o, "stack", stack_json(stack));
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f, "LOOP      event loop on tid %u  ", tid);
+	text_stack(f, stack);
+	fputc('\n', f);
+	fflush(f);
+}
+
+void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
+{
+	int is_stall = !strcmp(x->event, "stall");
+
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common(x->event, x->ts, x->pid);
+
+		json_object_set_new(o, "tid", json_integer(x->tid));
+		json_object_set_new(o, "duration_ms",
+				    json_real(x->duration_ms));
+		if (is_stall) {
+			json_object_set_new(o, "samples",
+					    json_integer(x->samples));
+			json_object_set_new(o, "stack_share",
+					    json_real(x->stack_share));
+		} else {
+			json_object_set_new(o, "syscall",
+					    json_string(x->syscall));
+			json_object_set_new(o, "syscall_nr",
+					    json_integer(x->syscall_nr));
+			if (x->fd >= 0)
+				json_object_set_new(o, "fd",
+						    json_integer(x->fd));
+			if (x->fd >= 0 && x->fdd) {
+				json_object_set_new(o, "fd_kind",
+						    json_string(x->fdd->kind));
+				json_object_set_new(o, "fd_target",
+						    json_string(x->fdd->target));
+				if (x->fdd->local[0])
+					json_object_set_new(
+						o, "fd_local",
+						json_string(x->fdd->local));
+			}
+		}
+		json_object_set_new(o, "stack", stack_json(&x->stack));
+		if (x->stack.truncated)
+			json_object_set_new(o, "stack_truncated", json_true());
+		json_emit(f, o);
+		return;
+	}
+	if (is_stall) {
+		fprintf(f, "STALL    %5.0f ms  loop tid %u  ", x->duration_ms,
+			x->tid);
+	} else {
+		fprintf(f, "BLOCKING %5.0f ms  %s", x->duration_ms, x->syscall);
+		if (x->fd >= 0) {
+			fprintf(f, " fd %d", x->fd);
+			if (x->fdd)
+				fprintf(f, " (%s %s)", x->fdd->kind,
+					x->fdd->target);
+		}
+		fprintf(f, "  loop tid %u  ", x->tid);
+	}
+	text_stack(f, &x->stack);
+	fputc('\n', f);
+	fflush(f);
+}
+
+void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common("summary", s->ts, s->pid);
+		json_t *loops = json_array();
+
+		json_object_set_new(o, "start_ts", json_real(s->start_ts));
+		json_object_set_new(o, "end_ts", json_real(s->end_ts));
+		for (int i = 0; i < s->nloops; i++) {
+			const struct ap_loop_summary *l = &s->loops[i];
+
+			json_array_append_new(
+				loops,
+				json_pack("{s:i, s:I, s:f, s:f, s:f, s:I, s:I}",
+					  "tid", (int)l->tid, "iterations",
+					  (json_int_t)l->iterations, "busy_ms",
+					  l->busy_ms, "idle_ms", l->idle_ms,
+					  "max_iteration_ms",
+					  l->max_iteration_ms, "stalls",
+					  (json_int_t)l->stalls,
+					  "blocking_syscalls",
+					  (json_int_t)l->blocking_syscalls));
+		}
+		json_object_set_new(o, "loops", loops);
+		json_object_set_new(o, "stalls", json_integer(s->stalls));
+		json_object_set_new(o, "blocking_syscalls",
+				    json_integer(s->blocking_syscalls));
+		json_object_set_new(o, "events_lost",
+				    json_integer(s->events_lost));
+		if (s->python)
+			json_object_set_new(o, "python",
+					    json_string(s->python));
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f, "\nSummary: PID %d, Python %s, %.1f s watched\n", s->pid,
+		s->python ? s->python : "?", s->end_ts - s->start_ts);
+	if (!s->nloops)
+		fprintf(f, "  no asyncio event loop ran during the run\n");
+	for (int i = 0; i < s->nloops; i++) {
+		const struct ap_loop_summary *l = &s->loops[i];
+		double total = l->busy_ms + l->idle_ms;
+
+		fprintf(f,
+			"  loop tid %u: %llu iterations, busy %.0f ms (%.0f%%), "
+			"idle %.0f ms, longest iteration %.0f ms\n",
+			l->tid, (unsigned long long)l->iterations, l->busy_ms,
+			total > 0 ? 100.0 * l->busy_ms / total : 0.0,
+			l->idle_ms, l->max_iteration_ms);
+	}
+	fprintf(f, "  %llu stalls, %llu blocking syscalls",
+		(unsigned long long)s->stalls,
+		(unsigned long long)s->blocking_syscalls);
+	if (s->events_lost)
+		fprintf(f, ", %llu events LOST (ring buffer full)",
+			(unsigned long long)s->events_lost);
+	fputc('\n', f);
+	fflush(f);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Findings as text lines or JSON lines (the output contract). */
+#ifndef OUTPUT_H
+#define OUTPUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include "fdinfo.h"
+#include "options.h"
+#include "pysym.h"
+
+struct ap_stack_out {
+	int n;
+	int truncated;
+	struct py_frame_info *frames; /* innermost first */
+};
+
+struct ap_finding {
+	const char *event; /* "stall", "blocking_syscall" */
+	pid_t pid;
+	uint32_t tid;
+	double ts; /* CLOCK_MONOTONIC seconds */
+	double duration_ms;
+	struct ap_stack_out stack;
+	/* stall: how the stack was chosen */
+	int samples;
+	double stack_share;
+	/* blocking_syscall */
+	const char *syscall;
+	int syscall_nr;
+	int fd; /* -1: none */
+	const struct fd_desc *fdd; /* NULL: unknown */
+};
+
+struct ap_loop_summary {
+	uint32_t tid;
+	uint64_t iterations;
+	double busy_ms, idle_ms, max_iteration_ms;
+	uint64_t stalls, blocking_syscalls;
+};
+
+struct ap_summary {
+	pid_t pid;
+	double ts, start_ts, end_ts;
+	int nloops;
+	const struct ap_loop_summary *loops;
+	uint64_t stalls, blocking_syscalls, events_lost;
+	const char *python; /* "3.11.2" */
+};
+
+void output__loop(FILE *f, enum ap_format fmt, pid_t pid, double ts,
+		  uint32_t tid, const struct ap_stack_out *stack);
+void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x);
+void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s);
+
+/* "file.py" shortened to its last two path components (text output) */
+const char *output__short_path(const char *path);
+
+#endif
