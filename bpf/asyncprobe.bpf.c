@@ -17,9 +17,15 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "asyncprobe.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
 
 const volatile __u32 targ_tgid = 0;
 const volatile __u64 stall_ns = 100000000ULL;
@@ -105,6 +111,7 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	e->fd = -1;
 	e->flags = 0;
 	e->nframes = 0;
+	__builtin_memset(&e->file, 0, sizeof(e->file));
 	return e;
 }
 
@@ -183,6 +190,44 @@ static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
 	return flags;
 }
 
+/* Identify fd @fd of the current task: inode, and a socket's addresses. */
+static __always_inline void fd_capture(int fd, struct ap_fd *out)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds, *f = NULL;
+	struct socket *sock;
+	struct inode *inode;
+	struct sock *sk;
+
+	__builtin_memset(out, 0, sizeof(*out));
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return;
+	inode = BPF_CORE_READ(f, f_inode);
+	out->mode = BPF_CORE_READ(inode, i_mode);
+	out->ino = BPF_CORE_READ(inode, i_ino);
+	if ((out->mode & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return;
+	out->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	out->sotype = BPF_CORE_READ(sk, sk_type);
+	out->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	out->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (out->family == AF_INET) {
+		bpf_core_read(out->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(out->daddr, 4, &sk->__sk_common.skc_daddr);
+	} else if (out->family == AF_INET6) {
+		bpf_core_read(out->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(out->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
 static __always_inline bool is_selector_nr(long nr)
 {
 	return nr >= 0 &&
@@ -235,6 +280,7 @@ static __always_inline void episode_end(struct ap_loop *l, __u32 tid, __u64 now)
 	e->syscall_nr = l->blk_nr;
 	e->fd = l->blk_fd;
 	e->flags = l->blk_flags;
+	e->file = l->blk_file;
 	n = l->blk_nframes;
 	st = bpf_map_lookup_elem(&blk_stacks, &tid);
 	if (st && n <= AP_MAX_FRAMES) {
@@ -439,6 +485,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	l->blk_ip = ip;
 	l->blk_sp = sp;
 	l->blk_iter_seq = l->iter_seq;
+	fd_capture(fd, &l->blk_file);
 	st = bpf_map_lookup_elem(&blk_stacks, &tid);
 	if (!st) {
 		struct ap_event *tmp = event_get(0, tid, now);

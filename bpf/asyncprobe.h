@@ -45,6 +45,19 @@ struct ap_py_walk {
 	__u32 code_ptr_mask_bits; /* low bits tagged on the code pointer */
 };
 
+/* What a syscall's fd was when the thread blocked: read in the kernel,
+ * since the fd is often closed by the time userspace sees the event. */
+struct ap_fd {
+	__u64 ino;
+	__u32 mode; /* inode i_mode; 0: not captured */
+	__u16 family; /* sockets: AF_INET, AF_INET6, AF_UNIX, ... */
+	__u16 sotype; /* sockets: SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 sport; /* host byte order */
+	__u16 dport; /* host byte order */
+	__u8 saddr[16]; /* network byte order; IPv4 in the first 4 */
+	__u8 daddr[16];
+};
+
 /* One Python frame as read in the kernel: symbolized in userspace. */
 struct ap_frame {
 	__u64 code; /* PyCodeObject * in the target */
@@ -62,6 +75,7 @@ struct ap_event {
 	__s32 fd; /* first syscall argument; -1 if none known */
 	__u32 flags;
 	__u32 nframes;
+	struct ap_fd file; /* blocking: what fd was */
 	struct ap_frame frames[AP_MAX_FRAMES];
 };
 
@@ -93,6 +107,7 @@ struct ap_loop {
 	__u64 blk_iter_seq;
 	__u32 blk_flags;
 	__u32 blk_nframes;
+	struct ap_fd blk_file;
 };
 
 #endif /* ASYNCPROBE_H */

@@ -441,7 +441,7 @@ static void on_block(struct collector *c, const struct ap_event *e, uint32_t n)
 	f.syscall = name;
 	if (syscall__fd_arg(e->syscall_nr) && e->fd >= 0) {
 		f.fd = e->fd;
-		if (!fd__describe(c->target.pid, e->fd, &fdd))
+		if (!fd__describe_captured(c->target.pid, e->fd, &e->file, &fdd))
 			f.fdd = &fdd;
 	}
 	f.stack.n = stack_resolve(c, e->frames, (int)n, info);

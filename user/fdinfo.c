@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +117,8 @@ static int find_unix(pid_t pid, unsigned long ino, struct fd_desc *d)
 		    inode != ino)
 			continue;
 		snprintf(d->kind, sizeof(d->kind), "unix");
-		snprintf(d->target, sizeof(d->target), "%s", sun);
+		snprintf(d->target, sizeof(d->target), "%s",
+			 sun[0] ? sun : "(unnamed)");
 		found = 0;
 	}
 	fclose(f);
@@ -159,5 +162,79 @@ int fd__describe(pid_t pid, int fd, struct fd_desc *d)
 		snprintf(d->kind, sizeof(d->kind), "file");
 	}
 	snprintf(d->target, sizeof(d->target), "%s", link);
+	return 0;
+}
+
+int fd__format_socket(const struct ap_fd *cap, struct fd_desc *d)
+{
+	char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
+	int af = cap->family == AF_INET6 ? AF_INET6 : AF_INET;
+	const char *proto;
+
+	if ((cap->mode & S_IFMT) != S_IFSOCK ||
+	    (cap->family != AF_INET && cap->family != AF_INET6))
+		return -EINVAL;
+	proto = cap->sotype == SOCK_STREAM  ? "tcp"
+		: cap->sotype == SOCK_DGRAM ? "udp"
+					    : "raw";
+	if (!inet_ntop(af, cap->saddr, sa, sizeof(sa)) ||
+	    !inet_ntop(af, cap->daddr, da, sizeof(da)))
+		return -EINVAL;
+	snprintf(d->kind, sizeof(d->kind), "%s%s", proto,
+		 af == AF_INET6 ? "6" : "");
+	snprintf(d->local, sizeof(d->local), af == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 sa, cap->sport);
+	if (cap->dport)
+		snprintf(d->target, sizeof(d->target),
+			 af == AF_INET6 ? "[%s]:%u" : "%s:%u", da, cap->dport);
+	else
+		snprintf(d->target, sizeof(d->target), "%s %s",
+			 cap->sotype == SOCK_STREAM ? "listen" : "unconnected",
+			 d->local);
+	return 0;
+}
+
+/* Is fd @fd of @pid still the inode that was captured? */
+static bool fd_same_inode(pid_t pid, int fd, const struct ap_fd *cap)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	return !stat(path, &st) && st.st_ino == cap->ino &&
+	       (st.st_mode & S_IFMT) == (cap->mode & S_IFMT);
+}
+
+int fd__describe_captured(pid_t pid, int fd, const struct ap_fd *cap,
+			  struct fd_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (!cap->mode)
+		return fd__describe(pid, fd, d);
+	if (!fd__format_socket(cap, d))
+		return 0;
+	if (fd_same_inode(pid, fd, cap) && !fd__describe(pid, fd, d))
+		return 0;
+	memset(d, 0, sizeof(*d));
+	switch (cap->mode & S_IFMT) {
+	case S_IFSOCK:
+		snprintf(d->kind, sizeof(d->kind), "%s",
+			 cap->family == AF_UNIX ? "unix" : "socket");
+		if (cap->family == AF_UNIX && !find_unix(pid, cap->ino, d))
+			return 0;
+		snprintf(d->target, sizeof(d->target), "socket:[%llu]",
+			 (unsigned long long)cap->ino);
+		break;
+	case S_IFIFO:
+		snprintf(d->kind, sizeof(d->kind), "pipe");
+		snprintf(d->target, sizeof(d->target), "pipe:[%llu]",
+			 (unsigned long long)cap->ino);
+		break;
+	default:
+		snprintf(d->kind, sizeof(d->kind), "file");
+		snprintf(d->target, sizeof(d->target), "inode %llu (closed)",
+			 (unsigned long long)cap->ino);
+		break;
+	}
 	return 0;
 }

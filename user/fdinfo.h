@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include "asyncprobe.h"
 
 struct fd_desc {
 	char kind[16]; /* tcp, tcp6, udp, udp6, unix, pipe, fifo, file, anon, socket */
@@ -14,6 +15,19 @@ struct fd_desc {
 
 /* Describe fd @fd of @pid now. 0, or -errno when it is gone. */
 int fd__describe(pid_t pid, int fd, struct fd_desc *d);
+
+/*
+ * Describe fd @fd of @pid as the kernel captured it (@cap) when the thread
+ * blocked; the fd may be closed or reused by now, so /proc is consulted
+ * only to add a path or a unix socket name to an inode that still
+ * matches.  0, or -ENOENT when nothing is known.
+ */
+int fd__describe_captured(pid_t pid, int fd, const struct ap_fd *cap,
+			  struct fd_desc *d);
+
+/* A captured inet socket as kind ("tcp", "udp6", ...), peer and local
+ * address; -EINVAL when @cap is not an inet socket. */
+int fd__format_socket(const struct ap_fd *cap, struct fd_desc *d);
 
 /*
  * Parse one entry line of /proc/net/{tcp,udp}{,6}.  Fills the socket

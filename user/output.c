@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <jansson.h>
+#include <stdbool.h>
 #include <string.h>
 #include "output.h"
 
@@ -32,19 +33,43 @@ static json_t *stack_json(const struct ap_stack_out *st)
 	return a;
 }
 
+/* Interpreter and third-party code: the user's own line is elsewhere. */
+static bool is_library(const char *file)
+{
+	return file[0] == '<' || strstr(file, "/lib/python") ||
+	       strstr(file, "-packages/");
+}
+
+static void text_frame(FILE *f, const struct py_frame_info *fr, bool first)
+{
+	fprintf(f, "%s%s (%s:%d)", first ? "" : " <- ", fr->function,
+		output__short_path(fr->file), fr->line);
+}
+
+/*
+ * Innermost frame first; when it is library code (subprocess, socket,
+ * selectors...), jump to the first frame of the application's own code so
+ * that the line to fix is on the line.
+ */
 static void text_stack(FILE *f, const struct ap_stack_out *st)
 {
+	int app = -1, printed = 1, i = 1;
+
 	if (!st->n) {
 		fputs("(no Python stack)", f);
 		return;
 	}
-	for (int i = 0; i < st->n && i < TEXT_FRAMES; i++) {
-		const struct py_frame_info *fr = &st->frames[i];
-
-		fprintf(f, "%s%s (%s:%d)", i ? " <- " : "", fr->function,
-			output__short_path(fr->file), fr->line);
+	for (int j = 0; j < st->n && app < 0; j++)
+		if (!is_library(st->frames[j].file))
+			app = j;
+	text_frame(f, &st->frames[0], true);
+	if (app > 1) {
+		fputs(" <- ...", f);
+		i = app;
 	}
-	if (st->n > TEXT_FRAMES || st->truncated)
+	for (; i < st->n && printed < TEXT_FRAMES; i++, printed++)
+		text_frame(f, &st->frames[i], false);
+	if (i < st->n || st->truncated)
 		fputs(" <- ...", f);
 }
 

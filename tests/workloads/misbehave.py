@@ -29,30 +29,38 @@ def nap(seconds):
     time.sleep(seconds)  # LINE:sleep
 
 
-def late_peer(sock, delay):
+def late_server(listener, delay):
+    conn, _ = listener.accept()
     time.sleep(delay)
-    sock.sendall(b"x")
+    conn.sendall(b"x")
+    conn.close()
 
 
 def recv_late(delay):
-    a, b = socket.socketpair()
-    threading.Thread(target=late_peer, args=(b, delay), daemon=True).start()
+    """A blocking TCP client whose peer answers late."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=late_server, args=(listener, delay), daemon=True).start()
+    sock = socket.create_connection(listener.getsockname())
     try:
-        return a.recv(1)  # LINE:recv
+        return sock.recv(1)  # LINE:recv
     finally:
-        a.close()
-        b.close()
+        sock.close()
+        listener.close()
 
 
-def read_fifo(path, delay):
+def read_pipe(delay):
+    r, w = os.pipe()
+
     def writer():
         time.sleep(delay)
-        with open(path, "wb") as w:
-            w.write(b"y")
+        os.write(w, b"y")
 
     threading.Thread(target=writer, daemon=True).start()
-    with open(path, "rb") as r:  # opening blocks until the writer opens
-        return r.read(1)  # LINE:pipe
+    try:
+        return os.read(r, 1)  # LINE:pipe
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def run_child(seconds):
@@ -82,12 +90,11 @@ BAD = {
     "cpu": lambda: burn(0.25),
     "sleep": lambda: nap(0.25),
     "recv": lambda: recv_late(0.25),
-    "pipe": lambda: read_fifo(FIFO, 0.25),
+    "pipe": lambda: read_pipe(0.25),
     "subprocess": lambda: run_child(0.25),
     "lock": lambda: take_lock(0.25),
     "clean": lambda: None,
 }
-FIFO = None
 
 
 async def handler(mode):
@@ -125,9 +132,6 @@ def run(mode, trigger, use_uvloop):
 
 if __name__ == "__main__":
     mode, trigger = sys.argv[1], sys.argv[2]
-    FIFO = trigger + ".fifo"
-    if mode == "pipe" and not os.path.exists(FIFO):
-        os.mkfifo(FIFO)
     if "--thread" in sys.argv:
         t = threading.Thread(target=run, args=(mode, trigger, "--uvloop" in sys.argv),
                              name="loop-thread")
