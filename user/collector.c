@@ -5,6 +5,7 @@
  * turning raw events into symbolized findings.
  */
 #include <bpf/btf.h>
+#include <dirent.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/perf_event.h>
@@ -290,6 +291,67 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 	st.n = n;
 	output__loop(stdout, c->o->format, c->target.pid, now_s(), lr->tid,
 		     &st);
+}
+
+/*
+ * Loops that are asleep in their selector when we attach would only show
+ * up once they wake; an idle service may not wake for minutes.  Find them
+ * now from /proc/PID/task/TID/syscall ("232 0x5 ..." while in epoll_wait).
+ */
+static void loops_seed(struct collector *c)
+{
+	long epoll_nrs[] = { syscall__nr("epoll_wait"), syscall__nr("epoll_pwait"),
+			     syscall__nr("epoll_pwait2") };
+	long poll_nrs[] = { syscall__nr("poll"), syscall__nr("ppoll"),
+			    syscall__nr("select"), syscall__nr("pselect6") };
+	char path[64];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", c->target.pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		struct ap_loop init = { .sel_sleep = 1 };
+		unsigned long long arg0 = 0;
+		struct loop_rec *lr;
+		char buf[256];
+		long nr = -1;
+		uint32_t tid;
+		FILE *f;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		tid = (uint32_t)strtoul(de->d_name, NULL, 10);
+		snprintf(path, sizeof(path), "/proc/%d/task/%u/syscall",
+			 c->target.pid, tid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (!fgets(buf, sizeof(buf), f) ||
+		    sscanf(buf, "%ld %llx", &nr, &arg0) != 2)
+			nr = -1;
+		fclose(f);
+		for (size_t i = 0; i < 3; i++)
+			if (nr >= 0 && nr == epoll_nrs[i])
+				init.kind = AP_SEL_EPOLL;
+		for (size_t i = 0; i < 4; i++)
+			if (nr >= 0 && nr == poll_nrs[i])
+				init.kind = AP_SEL_POLL;
+		if (init.kind == AP_SEL_NONE)
+			continue;
+		init.loop_fd = init.kind == AP_SEL_EPOLL ? (int32_t)arg0 : -1;
+		/* idle from now on: bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+		init.busy_start = (uint64_t)(now_s() * 1e9);
+		if (bpf_map__update_elem(c->skel->maps.loops, &tid, sizeof(tid),
+					 &init, sizeof(init), BPF_NOEXIST))
+			continue;
+		lr = loop_add(c, tid);
+		if (lr)
+			loop_confirm(c, lr);
+	}
+	closedir(dir);
 }
 
 /* --- events -------------------------------------------------------- */
@@ -812,6 +874,7 @@ int collector__run(const struct ap_options *o)
 	if (bpf_open_load(c))
 		goto cleanup;
 	threads_refresh(c);
+	loops_seed(c);
 	if (c->nseen == 0) {
 		uint64_t probe;
 

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/* Command-line parsing: defaults, every option, every bad value. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include "options.h"
+
+static char outbuf[8192], errbuf[8192];
+
+static enum ap_parse_result parse(struct ap_options *o, int argc, ...)
+{
+	char *argv[32] = { "asyncprobe" };
+	enum ap_parse_result r;
+	FILE *out, *err;
+	va_list ap;
+
+	va_start(ap, argc);
+	for (int i = 1; i <= argc && i < 31; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	memset(outbuf, 0, sizeof(outbuf));
+	memset(errbuf, 0, sizeof(errbuf));
+	out = fmemopen(outbuf, sizeof(outbuf) - 1, "w");
+	err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
+	r = args__parse(argc + 1, argv, o, out, err);
+	fclose(out);
+	fclose(err);
+	return r;
+}
+
+static void test_defaults(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 2, "-p", "4711"), AP_PARSE_OK);
+	assert_int_equal(o.pid, 4711);
+	assert_true(o.duration_s == 0);
+	assert_true(o.stall_ms == 100);
+	assert_true(o.syscall_ms == 10);
+	assert_int_equal(o.format, AP_FMT_TEXT);
+}
+
+static void test_all_options(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 10, "--pid", "12", "-d", "2.5",
+			       "--stall-threshold", "50", "--syscall-threshold",
+			       "0.5", "--format", "json"),
+			 AP_PARSE_OK);
+	assert_int_equal(o.pid, 12);
+	assert_true(o.duration_s == 2.5);
+	assert_true(o.stall_ms == 50);
+	assert_true(o.syscall_ms == 0.5);
+	assert_int_equal(o.format, AP_FMT_JSON);
+	assert_int_equal(parse(&o, 5, "-p", "1", "-s", "20", "-v"),
+			 AP_PARSE_OK);
+	assert_true(o.stall_ms == 20);
+	assert_int_equal(o.verbose, 1);
+}
+
+static void test_help_and_version(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 1, "-h"), AP_PARSE_EXIT);
+	assert_non_null(strstr(outbuf, "EXAMPLES"));
+	assert_int_equal(parse(&o, 1, "--version"), AP_PARSE_EXIT);
+	assert_non_null(strstr(outbuf, "asyncprobe "));
+}
+
+static void test_errors(void **state)
+{
+	static const struct {
+		const char *a, *b, *msg;
+	} bad[] = {
+		{ "-p", "abc", "invalid PID 'abc'" },
+		{ "-p", "0", "invalid PID" },
+		{ "-p", "-3", "invalid PID" },
+		{ "-p", "99999999999", "invalid PID" },
+		{ "-d", "0", "invalid duration" },
+		{ "-d", "nan", "invalid duration" },
+		{ "-d", "5x", "invalid duration" },
+		{ "--stall-threshold", "-1", "invalid stall threshold" },
+		{ "--syscall-threshold", "inf", "invalid syscall threshold" },
+		{ "--format", "xml", "unknown format 'xml'" },
+		{ "--bogus", "1", "unknown option '--bogus'" },
+	};
+	struct ap_options o;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&o, 4, "-p", "1", bad[i].a, bad[i].b),
+				 AP_PARSE_ERROR);
+		if (!strstr(errbuf, bad[i].msg))
+			fail_msg("%s %s: got '%s'", bad[i].a, bad[i].b, errbuf);
+	}
+	assert_int_equal(parse(&o, 0), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "-p PID is required"));
+	assert_int_equal(parse(&o, 1, "-p"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "needs a value"));
+	assert_int_equal(parse(&o, 3, "-p", "1", "extra"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "unexpected argument 'extra'"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_options),
+		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_errors),
+	};
+
+	return cmocka_run_group_tests_name("args", tests, NULL, NULL);
+}
