@@ -3,9 +3,9 @@
  * asyncprobe: event-loop stalls and blocking syscalls of one CPython process.
  *
  * What fires, and who pays:
- *  - fentry (kprobe fallback) on entry to the selector syscalls: every epoll/poll/
- *    select call on the machine pays a trampoline and a tgid compare; the
- *    target's loop threads get iteration accounting.
+ *  - fentry (kprobe fallback) on entry to the selector syscalls: every
+ * epoll/poll/ select call on the machine pays a trampoline and a tgid compare;
+ * the target's loop threads get iteration accounting.
  *  - sched_switch: every context switch pays a tgid compare; a loop thread
  *    that sleeps in a syscall other than its loop wait starts a blocking
  *    episode, and its Python stack is read right then, while it is stable.
@@ -51,10 +51,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } tstates SEC(".maps");
-
-struct ap_stack {
-	struct ap_frame frames[AP_MAX_FRAMES];
-};
 
 /* Python stack captured when a blocking episode began, per tid */
 struct {
@@ -145,7 +141,8 @@ static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
 	*nframes = 0;
 	if (!tsp)
 		return AP_F_NO_TSTATE;
-	if (bpf_probe_read_user(&p, sizeof(p), (void *)(*tsp + py.tstate_frame)))
+	if (bpf_probe_read_user(&p, sizeof(p),
+				(void *)(*tsp + py.tstate_frame)))
 		return AP_F_READ_ERR;
 	if (py.cframe_frame >= 0 && p &&
 	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + py.cframe_frame)))
@@ -223,7 +220,8 @@ static __always_inline void fd_capture(int fd, struct ap_fd *out)
 		bpf_core_read(out->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
 		bpf_core_read(out->daddr, 4, &sk->__sk_common.skc_daddr);
 	} else if (out->family == AF_INET6) {
-		bpf_core_read(out->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(out->saddr, 16,
+			      &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(out->daddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 }
@@ -401,7 +399,8 @@ SELECTOR_PROBES(pselect6, nr_pselect6)
 SEC("raw_tp/sys_enter")
 int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 {
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid || !is_selector_nr(id))
+	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid ||
+	    !is_selector_nr(id))
 		return 0;
 	return selector_enter(id, (int)BPF_CORE_READ(regs, di));
 }

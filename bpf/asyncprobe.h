@@ -13,21 +13,21 @@
 /* Which syscall family a loop thread waits in. */
 enum ap_selector_kind {
 	AP_SEL_NONE = 0,
-	AP_SEL_EPOLL = 1, /* epoll_wait, epoll_pwait, epoll_pwait2 (fd = epfd) */
-	AP_SEL_POLL = 2, /* poll, ppoll, select, pselect6 (no fd) */
+	AP_SEL_EPOLL = 1, /* epoll_wait, epoll_pwait(2); fd = epfd */
+	AP_SEL_POLL = 2,  /* poll, ppoll, select, pselect6 (no fd) */
 };
 
 enum ap_event_kind {
 	AP_EV_LOOP_NEW = 1, /* a thread of the target waited in a selector */
-	AP_EV_SAMPLE = 2, /* CPU sample of a busy loop thread */
-	AP_EV_STALL = 3, /* a loop iteration ran longer than the threshold */
-	AP_EV_BLOCK = 4, /* a loop thread blocked in a syscall too long */
+	AP_EV_SAMPLE = 2,   /* CPU sample of a busy loop thread */
+	AP_EV_STALL = 3,    /* a loop iteration ran longer than the threshold */
+	AP_EV_BLOCK = 4,    /* a loop thread blocked in a syscall too long */
 };
 
 enum ap_event_flags {
 	AP_F_NO_TSTATE = 1, /* no thread state known for this thread yet */
 	AP_F_TRUNCATED = 2, /* stack deeper than AP_MAX_FRAMES */
-	AP_F_READ_ERR = 4, /* a read of target memory failed mid-walk */
+	AP_F_READ_ERR = 4,  /* a read of target memory failed mid-walk */
 };
 
 /*
@@ -36,11 +36,11 @@ enum ap_event_flags {
  */
 struct ap_py_walk {
 	__u32 tstate_frame; /* tstate -> cframe, or -> top frame */
-	__s32 cframe_frame; /* cframe -> top frame; -1 when there is no cframe */
+	__s32 cframe_frame; /* cframe -> top frame; -1: no cframe */
 	__u32 frame_code;
 	__u32 frame_previous;
 	__u32 frame_instr;
-	__s32 frame_owner; /* -1: no owner field */
+	__s32 frame_owner;  /* -1: no owner field */
 	__s32 owner_cstack; /* owner value of C-stack shim frames; -1: none */
 	__u32 code_ptr_mask_bits; /* low bits tagged on the code pointer */
 };
@@ -49,25 +49,29 @@ struct ap_py_walk {
  * since the fd is often closed by the time userspace sees the event. */
 struct ap_fd {
 	__u64 ino;
-	__u32 mode; /* inode i_mode; 0: not captured */
-	__u16 family; /* sockets: AF_INET, AF_INET6, AF_UNIX, ... */
-	__u16 sotype; /* sockets: SOCK_STREAM, SOCK_DGRAM, ... */
-	__u16 sport; /* host byte order */
-	__u16 dport; /* host byte order */
+	__u32 mode;	/* inode i_mode; 0: not captured */
+	__u16 family;	/* sockets: AF_INET, AF_INET6, AF_UNIX, ... */
+	__u16 sotype;	/* sockets: SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 sport;	/* host byte order */
+	__u16 dport;	/* host byte order */
 	__u8 saddr[16]; /* network byte order; IPv4 in the first 4 */
 	__u8 daddr[16];
 };
 
 /* One Python frame as read in the kernel: symbolized in userspace. */
 struct ap_frame {
-	__u64 code; /* PyCodeObject * in the target */
+	__u64 code;  /* PyCodeObject * in the target */
 	__u64 instr; /* instruction pointer (or index) in the target */
+};
+
+struct ap_stack {
+	struct ap_frame frames[AP_MAX_FRAMES];
 };
 
 struct ap_event {
 	__u32 kind;
 	__u32 tid;
-	__u64 ts; /* CLOCK_MONOTONIC ns when the event was made */
+	__u64 ts;	/* CLOCK_MONOTONIC ns when the event was made */
 	__u64 start_ns; /* start of the stall / blocking episode */
 	__u64 duration_ns;
 	__u64 iter_seq; /* loop iteration the event belongs to */
@@ -91,14 +95,14 @@ struct ap_loop {
 	__u64 stalls;
 	__u64 blocks;
 	__u64 max_busy_ns;
-	__s32 loop_fd; /* epfd of the loop's selector, -1 for poll kinds */
-	__u32 kind; /* enum ap_selector_kind */
+	__s32 loop_fd;	   /* epfd of the loop's selector, -1 for poll kinds */
+	__u32 kind;	   /* enum ap_selector_kind */
 	__u32 alien_waits; /* consecutive waits on another epoll fd */
 	__u32 ignored;
 	__u32 sel_sleep; /* switched out in its loop wait */
 	/* current blocking episode: off-CPU in one syscall call site */
-	__u64 blk_start; /* first switch-out, 0 when none */
-	__u64 blk_out; /* current switch-out, 0 while on CPU */
+	__u64 blk_start;   /* first switch-out, 0 when none */
+	__u64 blk_out;	   /* current switch-out, 0 while on CPU */
 	__u64 blk_last_in; /* last switch-in */
 	__u64 blk_ip;
 	__u64 blk_sp;

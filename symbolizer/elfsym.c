@@ -52,8 +52,8 @@ void elf_file__close(struct elf_file *ef)
 	errno = saved;
 }
 
-static int symtab_lookup(struct elf_file *ef, Elf64_Word type,
-			 const char *name, uint64_t *addr)
+static int symtab_lookup(struct elf_file *ef, Elf64_Word type, const char *name,
+			 uint64_t *addr)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;

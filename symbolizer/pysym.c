@@ -7,9 +7,9 @@
 #include "linetable.h"
 #include "pysym.h"
 
-#define CACHE_SIZE 4096 /* entries, power of two */
+#define CACHE_SIZE 4096		   /* entries, power of two */
 #define LINETABLE_MAX (256 * 1024) /* bytes; larger tables are garbage */
-#define CODE_HDR_MAX 512 /* bytes of a code object read at once */
+#define CODE_HDR_MAX 512	   /* bytes of a code object read at once */
 
 struct code_entry {
 	uint64_t code; /* 0: empty */
@@ -121,7 +121,8 @@ int pysym__decode_unicode(const struct py_offsets *o, pid_t pid, uint64_t addr,
 	if (length < 0 || !compact || (kind != 1 && kind != 2 && kind != 4))
 		return -EINVAL;
 	width = kind;
-	where = addr + (ascii ? o->unicode_ascii_data : o->unicode_compact_data);
+	where = addr +
+		(ascii ? o->unicode_ascii_data : o->unicode_compact_data);
 	max_chars = sizeof(data) / width;
 	if (max_chars > outlen - 1)
 		max_chars = outlen - 1;
@@ -134,7 +135,8 @@ int pysym__decode_unicode(const struct py_offsets *o, pid_t pid, uint64_t addr,
 		if (width == 1)
 			cp = data[i];
 		else if (width == 2)
-			cp = (uint32_t)data[2 * i] | (uint32_t)data[2 * i + 1] << 8;
+			cp = (uint32_t)data[2 * i] | (uint32_t)data[2 * i + 1]
+							     << 8;
 		else
 			memcpy(&cp, data + 4 * i, 4);
 		if (ascii && cp > 0x7f)

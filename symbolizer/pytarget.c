@@ -84,8 +84,8 @@ static int try_object(struct py_target *t, const struct mapping *m)
 	snprintf(t->object, sizeof(t->object), "%s", m->path);
 	t->major = t->minor = t->micro = 0;
 	/* Py_Version (3.11+) is PY_VERSION_HEX; else the file name says */
-	if (pyver && !proc_read(t->pid, m->start - base + pyver, &hex,
-				sizeof(hex)) &&
+	if (pyver &&
+	    !proc_read(t->pid, m->start - base + pyver, &hex, sizeof(hex)) &&
 	    (hex >> 24) == 3) {
 		t->major = hex >> 24;
 		t->minor = (hex >> 16) & 0xff;
@@ -121,8 +121,8 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 
 		snprintf(err, errlen,
 			 e == ENOENT ? "no process with PID %d"
-				     : "cannot read /proc/%d/maps: %s", pid,
-			 strerror(e));
+				     : "cannot read /proc/%d/maps: %s",
+			 pid, strerror(e));
 		return -e;
 	}
 	snprintf(maps_path, sizeof(maps_path), "/proc/%d/exe", pid);
@@ -135,7 +135,8 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 		int pos = 0;
 
 		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s%n", &start, &end,
-			   perms, &off, &pos) < 4 || !pos)
+			   perms, &off, &pos) < 4 ||
+		    !pos)
 			continue;
 		char *path = line + pos;
 		while (*path == ' ')

@@ -14,7 +14,7 @@
 struct py_target {
 	pid_t pid;
 	int major, minor, micro;
-	uint64_t runtime; /* address of _PyRuntime in the target */
+	uint64_t runtime;      /* address of _PyRuntime in the target */
 	char object[PATH_MAX]; /* file that holds it, as the target sees it */
 	const struct py_offsets *off;
 };

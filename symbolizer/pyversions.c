@@ -5,7 +5,8 @@
 static const struct py_offsets rows[] = {
 	/* 3.11: pyenv 3.11.7 and Debian 3.11.2 print the same row */
 	{
-		.major = 3, .minor = 11,
+		.major = 3,
+		.minor = 11,
 		.linetable_kind = PY_LT_LOCATIONS,
 		.instr_is_next = 0,
 		.owner_cstack = -1,
@@ -52,7 +53,8 @@ const char *py_offsets__supported(char *buf, size_t len)
 	if (!len)
 		return buf;
 	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]) && off < len; i++) {
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]) && off < len;
+	     i++) {
 		int n = snprintf(buf + off, len - off, "%s%d.%d", i ? ", " : "",
 				 rows[i].major, rows[i].minor);
 		if (n < 0)

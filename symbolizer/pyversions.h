@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 enum py_linetable_kind {
-	PY_LT_LNOTAB = 1, /* <= 3.9: (bytecode delta, line delta) pairs */
-	PY_LT_310 = 2, /* 3.10: (start delta, line delta) pairs */
+	PY_LT_LNOTAB = 1,    /* <= 3.9: (bytecode delta, line delta) pairs */
+	PY_LT_310 = 2,	     /* 3.10: (start delta, line delta) pairs */
 	PY_LT_LOCATIONS = 3, /* 3.11+: location table */
 };
 

@@ -19,16 +19,20 @@ static const char usage[] =
 	"  -p, --pid PID               process to watch (required)\n"
 	"  -d, --duration SECONDS      stop after this long (default: until\n"
 	"                              Ctrl-C, SIGTERM or the target exits)\n"
-	"  -s, --stall-threshold MS    report loop iterations busier than this\n"
+	"  -s, --stall-threshold MS    report loop iterations busier than "
+	"this\n"
 	"                              (default 100, asyncio's slow-callback\n"
 	"                              duration)\n"
-	"  -b, --syscall-threshold MS  report syscalls that block a loop thread\n"
+	"  -b, --syscall-threshold MS  report syscalls that block a loop "
+	"thread\n"
 	"                              longer than this (default 10)\n"
-	"  -f, --format text|json      text lines, or one JSON object per line\n"
+	"  -f, --format text|json      text lines, or one JSON object per "
+	"line\n"
 	"                              (default text)\n"
 	"      --sample-period MS      loop CPU time between stack samples\n"
 	"                              during a busy iteration (default 5)\n"
-	"  -v, --verbose               say what is attached, and libbpf's logs\n"
+	"  -v, --verbose               say what is attached, and libbpf's "
+	"logs\n"
 	"  -V, --version               print the version and exit\n"
 	"  -h, --help                  print this help and exit\n"
 	"\n"
@@ -88,8 +92,10 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			if (errno || end == optarg || *end || pid <= 0 ||
 			    pid > 4194304) {
 				fprintf(err,
-					"asyncprobe: invalid PID '%s': give the "
-					"process ID of a running Python process\n",
+					"asyncprobe: invalid PID '%s': give "
+					"the "
+					"process ID of a running Python "
+					"process\n",
 					optarg);
 				return AP_PARSE_ERROR;
 			}
@@ -99,7 +105,8 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			o->duration_s = parse_positive(optarg);
 			if (o->duration_s < 0) {
 				fprintf(err,
-					"asyncprobe: invalid duration '%s': give "
+					"asyncprobe: invalid duration '%s': "
+					"give "
 					"a positive number of seconds\n",
 					optarg);
 				return AP_PARSE_ERROR;
@@ -109,7 +116,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		case 'b':
 		case 'S': {
 			double v = parse_positive(optarg);
-			const char *what = c == 's' ? "stall threshold"
+			const char *what = c == 's'   ? "stall threshold"
 					   : c == 'b' ? "syscall threshold"
 						      : "sample period";
 
@@ -120,8 +127,9 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 					what, optarg);
 				return AP_PARSE_ERROR;
 			}
-			*(c == 's' ? &o->stall_ms
-			  : c == 'b' ? &o->syscall_ms : &o->sample_ms) = v;
+			*(c == 's'   ? &o->stall_ms
+			  : c == 'b' ? &o->syscall_ms
+				     : &o->sample_ms) = v;
 			break;
 		}
 		case 'f':

@@ -33,7 +33,7 @@
 
 #define TICK_MS 250
 #define CONFIRM_TRIES 8
-#define MAX_SAMPLES 128 /* CPU samples kept per loop iteration */
+#define MAX_SAMPLES 128	 /* CPU samples kept per loop iteration */
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
 
 enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
@@ -55,6 +55,8 @@ struct loop_rec {
 	int nsamples;
 	struct sample *samples;
 	uint64_t stalls, blocks;
+	/* in-progress findings already reported, so each is said once */
+	uint64_t reported_seq, reported_blk;
 };
 
 struct collector {
@@ -65,7 +67,7 @@ struct collector {
 	struct ring_buffer *rb;
 	struct loop_rec loops[AP_MAX_LOOPS];
 	int nloops;
-	uint64_t stalls, blocks;
+	uint64_t stalls, blocks, in_progress;
 	double start_ts;
 	char python[32];
 	const char *variant;
@@ -215,13 +217,14 @@ static int perf_open(struct collector *c, struct loop_rec *lr)
 			lr->tid, strerror(errno));
 		return -errno;
 	}
-	lr->perf_link = bpf_program__attach_perf_event(c->skel->progs.on_sample,
-						       fd);
+	lr->perf_link =
+		bpf_program__attach_perf_event(c->skel->progs.on_sample, fd);
 	if (!lr->perf_link) {
 		int err = -errno;
 
 		fprintf(stderr,
-			"asyncprobe: cannot attach the sampler to thread %u: %s\n",
+			"asyncprobe: cannot attach the sampler to thread %u: "
+			"%s\n",
 			lr->tid, strerror(-err));
 		close(fd);
 		return err;
@@ -300,7 +303,8 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
  */
 static void loops_seed(struct collector *c)
 {
-	long epoll_nrs[] = { syscall__nr("epoll_wait"), syscall__nr("epoll_pwait"),
+	long epoll_nrs[] = { syscall__nr("epoll_wait"),
+			     syscall__nr("epoll_pwait"),
 			     syscall__nr("epoll_pwait2") };
 	long poll_nrs[] = { syscall__nr("poll"), syscall__nr("ppoll"),
 			    syscall__nr("select"), syscall__nr("pselect6") };
@@ -396,9 +400,8 @@ static bool same_stack(const struct py_frame_info *a, int na,
  * most of the sampled time, then the exact stack most often seen with it.
  * Returns the number of frames written to @out.
  */
-static int stall_stack(struct collector *c, struct loop_rec *lr,
-		       uint64_t seq, struct py_frame_info *out, int *samples,
-		       double *share)
+static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
+		       struct py_frame_info *out, int *samples, double *share)
 {
 	static struct py_frame_info cand[AP_MAX_FRAMES];
 	uint64_t total = 0, best_w = 0, leaf = 0, key_w;
@@ -477,7 +480,9 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	output__finding(stdout, c->o->format, &f);
 }
 
-static void on_block(struct collector *c, const struct ap_event *e, uint32_t n)
+/* A blocking syscall finding; @in_progress: it has not returned yet. */
+static void block_report(struct collector *c, const struct ap_event *e,
+			 uint32_t n, bool in_progress, bool count)
 {
 	static struct py_frame_info info[AP_MAX_FRAMES];
 	struct loop_rec *lr = loop_find(c, e->tid);
@@ -492,10 +497,14 @@ static void on_block(struct collector *c, const struct ap_event *e, uint32_t n)
 		.duration_ms = e->duration_ns / 1e6,
 		.syscall_nr = e->syscall_nr,
 		.fd = -1,
+		.in_progress = in_progress,
 	};
 
 	if (lr && lr->state == LOOP_REJECTED)
 		return;
+	/* already said while it was going on: now say how it ended */
+	if (!in_progress && lr && lr->reported_blk == e->start_ns)
+		lr->reported_blk = 0;
 	if (!name) {
 		snprintf(unknown, sizeof(unknown), "syscall_%d", e->syscall_nr);
 		name = unknown;
@@ -503,18 +512,23 @@ static void on_block(struct collector *c, const struct ap_event *e, uint32_t n)
 	f.syscall = name;
 	if (syscall__fd_arg(e->syscall_nr) && e->fd >= 0) {
 		f.fd = e->fd;
-		if (!fd__describe_captured(c->target.pid, e->fd, &e->file, &fdd))
+		if (!fd__describe_captured(c->target.pid, e->fd, &e->file,
+					   &fdd))
 			f.fdd = &fdd;
 	}
 	f.stack.n = stack_resolve(c, e->frames, (int)n, info);
 	f.stack.frames = info;
 	f.stack.truncated = !!(e->flags & AP_F_TRUNCATED);
-	if (lr) {
-		lr->blocks++;
-		/* off-CPU time is part of a stall: let it vote for the stack */
-		sample_add(lr, e, n, e->duration_ns);
+	if (count) {
+		if (lr)
+			lr->blocks++;
+		c->blocks++;
+		if (in_progress)
+			c->in_progress++;
 	}
-	c->blocks++;
+	/* off-CPU time is part of a stall: let it vote for the stack */
+	if (lr && !in_progress)
+		sample_add(lr, e, n, e->duration_ns);
 	output__finding(stdout, c->o->format, &f);
 }
 
@@ -530,7 +544,8 @@ static int on_event(void *ctx, void *data, size_t len)
 	n = e->nframes;
 	if (n > AP_MAX_FRAMES)
 		n = AP_MAX_FRAMES;
-	if (n > (len - offsetof(struct ap_event, frames)) / sizeof(e->frames[0]))
+	if (n >
+	    (len - offsetof(struct ap_event, frames)) / sizeof(e->frames[0]))
 		n = (len - offsetof(struct ap_event, frames)) /
 		    sizeof(e->frames[0]);
 
@@ -552,10 +567,100 @@ static int on_event(void *ctx, void *data, size_t len)
 		on_stall(c, e);
 		break;
 	case AP_EV_BLOCK:
-		on_block(c, e, n);
+		block_report(c, e, n, false, true);
 		break;
 	}
 	return 0;
+}
+
+/*
+ * A loop that hangs never gets back to its selector, so the BPF side never
+ * sees the iteration end.  Report what is still going on: periodically
+ * once it has lasted a second (@final false), and at the end of the run
+ * whatever is over its threshold (@final true).
+ */
+static void loops_watch(struct collector *c, bool final)
+{
+	static struct py_frame_info info[AP_MAX_FRAMES];
+	static struct ap_event e;
+	uint64_t now = (uint64_t)(now_s() * 1e9);
+	uint64_t min_stall = (uint64_t)(c->o->stall_ms * 1e6);
+	uint64_t min_block = (uint64_t)(c->o->syscall_ms * 1e6);
+
+	if (!final) {
+		min_stall =
+			min_stall > 1000000000ULL ? min_stall : 1000000000ULL;
+		min_block =
+			min_block > 1000000000ULL ? min_block : 1000000000ULL;
+	}
+	for (int i = 0; i < c->nloops; i++) {
+		struct loop_rec *lr = &c->loops[i];
+		struct ap_stack st;
+		struct ap_loop l;
+		uint32_t n = 0;
+
+		if (lr->state != LOOP_CONFIRMED ||
+		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+					 sizeof(lr->tid), &l, sizeof(l), 0))
+			continue;
+		/* blocked in a syscall right now */
+		if (l.blk_start && l.blk_out && now > l.blk_start &&
+		    now - l.blk_start >= min_block &&
+		    (final || lr->reported_blk != l.blk_start)) {
+			e = (struct ap_event){
+				.kind = AP_EV_BLOCK,
+				.tid = lr->tid,
+				.ts = now,
+				.start_ns = l.blk_start,
+				.duration_ns = now - l.blk_start,
+				.iter_seq = l.blk_iter_seq,
+				.syscall_nr = l.blk_nr,
+				.fd = l.blk_fd,
+				.flags = l.blk_flags,
+				.file = l.blk_file,
+			};
+			n = l.blk_nframes;
+			if (n > AP_MAX_FRAMES ||
+			    bpf_map__lookup_elem(c->skel->maps.blk_stacks,
+						 &lr->tid, sizeof(lr->tid), &st,
+						 sizeof(st), 0))
+				n = 0;
+			memcpy(e.frames, st.frames, n * sizeof(st.frames[0]));
+			lr->reported_blk = l.blk_start;
+			block_report(c, &e, n, true, final);
+		}
+		/* an iteration that has not ended */
+		if (l.busy_start && !l.sel_sleep && now > l.busy_start &&
+		    now - l.busy_start >= min_stall &&
+		    (final || lr->reported_seq != l.iter_seq)) {
+			struct ap_finding f = {
+				.event = "stall",
+				.pid = c->target.pid,
+				.tid = lr->tid,
+				.ts = now / 1e9,
+				.duration_ms = (now - l.busy_start) / 1e6,
+				.fd = -1,
+				.in_progress = 1,
+			};
+
+			f.stack.n = stall_stack(c, lr, l.iter_seq, info,
+						&f.samples, &f.stack_share);
+			/* no CPU samples: it is the blocking call above */
+			if (!f.stack.n && n && e.tid == lr->tid) {
+				f.stack.n = stack_resolve(c, e.frames, (int)n,
+							  info);
+				f.stack_share = 1;
+			}
+			f.stack.frames = info;
+			lr->reported_seq = l.iter_seq;
+			if (final) {
+				c->stalls++;
+				c->in_progress++;
+				lr->stalls++;
+			}
+			output__finding(stdout, c->o->format, &f);
+		}
+	}
 }
 
 /* --- BPF lifecycle ------------------------------------------------- */
@@ -576,8 +681,9 @@ static const struct variant {
 	{ SEL_KPROBE, true, "kprobes on selector syscalls, BTF sched_switch" },
 	{ SEL_TRACEPOINT, true,
 	  "selector syscall tracepoints, BTF sched_switch" },
-	{ SEL_SYS_ENTER, false, "raw sys_enter (every syscall), raw "
-				"sched_switch" },
+	{ SEL_SYS_ENTER, false,
+	  "raw sys_enter (every syscall), raw "
+	  "sched_switch" },
 };
 
 static const char *tracefs_dir(void)
@@ -631,7 +737,8 @@ static bool hook_exists(const char *sec, struct btf *vmlinux)
 		return !access(p, F_OK);
 	}
 	if (strstr(sec, "__x64_sys_") && vmlinux)
-		return btf__find_by_name_kind(vmlinux, fn + 1, BTF_KIND_FUNC) >= 0;
+		return btf__find_by_name_kind(vmlinux, fn + 1, BTF_KIND_FUNC) >=
+		       0;
 	return true;
 }
 
@@ -641,8 +748,7 @@ static void programs_select(struct asyncprobe_bpf *skel, struct btf *vmlinux,
 {
 	struct bpf_program *prog;
 
-	bpf_object__for_each_program(prog, skel->obj)
-	{
+	bpf_object__for_each_program (prog, skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 		bool load = true;
 
@@ -718,7 +824,8 @@ static int bpf_open_load(struct collector *c)
 			c->skel = skel;
 			c->variant = v->what;
 			if (c->o->verbose)
-				fprintf(stderr, "asyncprobe: using %s\n", v->what);
+				fprintf(stderr, "asyncprobe: using %s\n",
+					v->what);
 			break;
 		}
 		if (c->o->verbose)
@@ -730,13 +837,15 @@ static int bpf_open_load(struct collector *c)
 	btf__free(vmlinux);
 	if (!c->skel) {
 		fprintf(stderr,
-			"asyncprobe: failed to load and attach BPF programs: %s\n"
+			"asyncprobe: failed to load and attach BPF programs: "
+			"%s\n"
 			"  %s\n",
 			strerror(-err),
 			err == -EPERM && geteuid() != 0
 				? "run as root, or grant CAP_BPF, CAP_PERFMON "
 				  "and CAP_SYS_PTRACE"
-				: "run with -vv for libbpf's and the verifier's "
+				: "run with -vv for libbpf's and the "
+				  "verifier's "
 				  "log");
 		return err;
 	}
@@ -744,7 +853,8 @@ static int bpf_open_load(struct collector *c)
 				 NULL);
 	if (!c->rb) {
 		err = -errno;
-		fprintf(stderr, "asyncprobe: failed to open the ring buffer: %s\n",
+		fprintf(stderr,
+			"asyncprobe: failed to open the ring buffer: %s\n",
 			strerror(-err));
 		return err;
 	}
@@ -762,8 +872,8 @@ static uint64_t events_lost(struct collector *c)
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (!vals)
 		return 0;
-	if (!bpf_map__lookup_elem(c->skel->maps.lost, &zero, sizeof(zero),
-				  vals, sizeof(*vals) * (size_t)ncpu, 0))
+	if (!bpf_map__lookup_elem(c->skel->maps.lost, &zero, sizeof(zero), vals,
+				  sizeof(*vals) * (size_t)ncpu, 0))
 		for (int i = 0; i < ncpu; i++)
 			sum += vals[i];
 	free(vals);
@@ -781,6 +891,7 @@ static void summary_print(struct collector *c, double end)
 		.stalls = c->stalls,
 		.blocking_syscalls = c->blocks,
 		.events_lost = events_lost(c),
+		.in_progress = c->in_progress,
 		.python = c->python,
 		.loops = ls,
 	};
@@ -873,13 +984,18 @@ int collector__run(const struct ap_options *o)
 
 	if (bpf_open_load(c))
 		goto cleanup;
+	fprintf(stderr,
+		"asyncprobe: watching PID %d (Python %s, %s); stall > %g ms, "
+		"blocking syscall > %g ms.%s\n",
+		o->pid, c->python, c->target.object, o->stall_ms, o->syscall_ms,
+		o->duration_s > 0 ? "" : " Ctrl-C to end.");
 	threads_refresh(c);
 	loops_seed(c);
 	if (c->nseen == 0) {
 		uint64_t probe;
 
-		if (proc_read(o->pid, c->target.runtime, &probe, sizeof(probe)) ==
-		    -EPERM) {
+		if (proc_read(o->pid, c->target.runtime, &probe,
+			      sizeof(probe)) == -EPERM) {
 			fprintf(stderr,
 				"asyncprobe: cannot read the memory of PID %d: "
 				"run as root, or grant CAP_SYS_PTRACE\n",
@@ -896,18 +1012,14 @@ int collector__run(const struct ap_options *o)
 	    epoll_add(epfd, sigfd) || epoll_add(epfd, timerfd) ||
 	    (pidfd >= 0 && epoll_add(epfd, pidfd)) ||
 	    timerfd_settime(timerfd, 0, &tick, NULL)) {
-		fprintf(stderr, "asyncprobe: cannot set up the event loop: %s\n",
+		fprintf(stderr,
+			"asyncprobe: cannot set up the event loop: %s\n",
 			strerror(errno));
 		goto cleanup;
 	}
 
 	c->start_ts = now_s();
 	deadline = o->duration_s > 0 ? c->start_ts + o->duration_s : 0;
-	fprintf(stderr,
-		"asyncprobe: watching PID %d (Python %s, %s); stall > %g ms, "
-		"blocking syscall > %g ms. %s\n",
-		o->pid, c->python, c->target.object, o->stall_ms, o->syscall_ms,
-		deadline ? "" : "Ctrl-C to end.");
 
 	while (!done) {
 		struct epoll_event evs[4];
@@ -942,8 +1054,10 @@ int collector__run(const struct ap_options *o)
 				ticks++;
 				if (deadline && now_s() >= deadline)
 					done = true;
-				if (pidfd < 0 && kill(o->pid, 0) && errno == ESRCH)
+				if (pidfd < 0 && kill(o->pid, 0) &&
+				    errno == ESRCH)
 					done = true;
+				loops_watch(c, false);
 				if (ticks % (1000 / TICK_MS) == 0) {
 					pysym__new_epoch(c->sym);
 					threads_refresh(c);
@@ -954,6 +1068,7 @@ int collector__run(const struct ap_options *o)
 		}
 	}
 	ring_buffer__consume(c->rb);
+	loops_watch(c, true);
 	summary_print(c, now_s());
 	ret = 0;
 

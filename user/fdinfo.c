@@ -43,8 +43,8 @@ int fd__parse_inet_line(const char *line, int v6, unsigned long *inode,
 	char l[64], r[64];
 	unsigned int st;
 
-	if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*s %*s %lu", l, r, &st,
-		   inode) != 4)
+	if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*s %*s %lu", l, r,
+		   &st, inode) != 4)
 		return -EINVAL;
 	if (strlen(l) != (v6 ? 37u : 13u) || strlen(r) != strlen(l))
 		return -EINVAL;
@@ -182,8 +182,8 @@ int fd__format_socket(const struct ap_fd *cap, struct fd_desc *d)
 		return -EINVAL;
 	snprintf(d->kind, sizeof(d->kind), "%s%s", proto,
 		 af == AF_INET6 ? "6" : "");
-	snprintf(d->local, sizeof(d->local), af == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 sa, cap->sport);
+	snprintf(d->local, sizeof(d->local),
+		 af == AF_INET6 ? "[%s]:%u" : "%s:%u", sa, cap->sport);
 	if (cap->dport)
 		snprintf(d->target, sizeof(d->target),
 			 af == AF_INET6 ? "[%s]:%u" : "%s:%u", da, cap->dport);

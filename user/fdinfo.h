@@ -8,9 +8,10 @@
 #include "asyncprobe.h"
 
 struct fd_desc {
-	char kind[16]; /* tcp, tcp6, udp, udp6, unix, pipe, fifo, file, anon, socket */
+	char kind[16];	  /* tcp, tcp6, udp, udp6, unix, pipe, fifo, file, anon,
+			     socket */
 	char target[320]; /* peer address, path, ... */
-	char local[80]; /* local address of an inet socket */
+	char local[80];	  /* local address of an inet socket */
 };
 
 /* Describe fd @fd of @pid now. 0, or -errno when it is gone. */

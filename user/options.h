@@ -19,7 +19,7 @@ struct ap_options {
 
 enum ap_parse_result {
 	AP_PARSE_OK = 0,
-	AP_PARSE_EXIT = 1, /* --help or --version printed; exit 0 */
+	AP_PARSE_EXIT = 1,  /* --help or --version printed; exit 0 */
 	AP_PARSE_ERROR = 2, /* message printed to @err; exit 2 */
 };
 

@@ -26,9 +26,10 @@ static json_t *stack_json(const struct ap_stack_out *st)
 	for (int i = 0; i < st->n; i++) {
 		const struct py_frame_info *fr = &st->frames[i];
 
-		json_array_append_new(a, json_pack("{s:s, s:s, s:i}", "function",
-						   fr->function, "file",
-						   fr->file, "line", fr->line));
+		json_array_append_new(a,
+				      json_pack("{s:s, s:s, s:i}", "function",
+						fr->function, "file", fr->file,
+						"line", fr->line));
 	}
 	return a;
 }
@@ -134,8 +135,9 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 			if (x->fd >= 0 && x->fdd) {
 				json_object_set_new(o, "fd_kind",
 						    json_string(x->fdd->kind));
-				json_object_set_new(o, "fd_target",
-						    json_string(x->fdd->target));
+				json_object_set_new(
+					o, "fd_target",
+					json_string(x->fdd->target));
 				if (x->fdd->local[0])
 					json_object_set_new(
 						o, "fd_local",
@@ -143,16 +145,19 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 			}
 		}
 		json_object_set_new(o, "stack", stack_json(&x->stack));
+		if (x->in_progress)
+			json_object_set_new(o, "in_progress", json_true());
 		if (x->stack.truncated)
 			json_object_set_new(o, "stack_truncated", json_true());
 		json_emit(f, o);
 		return;
 	}
 	if (is_stall) {
-		fprintf(f, "STALL    %5.0f ms  loop tid %u  ", x->duration_ms,
-			x->tid);
+		fprintf(f, "STALL    %5.0f%s ms  loop tid %u  ", x->duration_ms,
+			x->in_progress ? "+" : "", x->tid);
 	} else {
-		fprintf(f, "BLOCKING %5.0f ms  %s", x->duration_ms, x->syscall);
+		fprintf(f, "BLOCKING %5.0f%s ms  %s", x->duration_ms,
+			x->in_progress ? "+" : "", x->syscall);
 		if (x->fd >= 0) {
 			fprintf(f, " fd %d", x->fd);
 			if (x->fdd)
@@ -162,6 +167,8 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 		fprintf(f, "  loop tid %u  ", x->tid);
 	}
 	text_stack(f, &x->stack);
+	if (x->in_progress)
+		fputs("  [still going on]", f);
 	fputc('\n', f);
 	fflush(f);
 }
@@ -195,6 +202,8 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 				    json_integer(s->blocking_syscalls));
 		json_object_set_new(o, "events_lost",
 				    json_integer(s->events_lost));
+		json_object_set_new(o, "in_progress",
+				    json_integer(s->in_progress));
 		if (s->python)
 			json_object_set_new(o, "python",
 					    json_string(s->python));
@@ -210,7 +219,8 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 		double total = l->busy_ms + l->idle_ms;
 
 		fprintf(f,
-			"  loop tid %u: %llu iterations, busy %.0f ms (%.0f%%), "
+			"  loop tid %u: %llu iterations, busy %.0f ms "
+			"(%.0f%%), "
 			"idle %.0f ms, longest iteration %.0f ms\n",
 			l->tid, (unsigned long long)l->iterations, l->busy_ms,
 			total > 0 ? 100.0 * l->busy_ms / total : 0.0,
@@ -219,6 +229,9 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 	fprintf(f, "  %llu stalls, %llu blocking syscalls",
 		(unsigned long long)s->stalls,
 		(unsigned long long)s->blocking_syscalls);
+	if (s->in_progress)
+		fprintf(f, " (%llu still going on at the end)",
+			(unsigned long long)s->in_progress);
 	if (s->events_lost)
 		fprintf(f, ", %llu events LOST (ring buffer full)",
 			(unsigned long long)s->events_lost);

@@ -29,8 +29,9 @@ struct ap_finding {
 	/* blocking_syscall */
 	const char *syscall;
 	int syscall_nr;
-	int fd; /* -1: none */
+	int fd;			   /* -1: none */
 	const struct fd_desc *fdd; /* NULL: unknown */
+	int in_progress;	   /* still going on when reported */
 };
 
 struct ap_loop_summary {
@@ -46,7 +47,8 @@ struct ap_summary {
 	int nloops;
 	const struct ap_loop_summary *loops;
 	uint64_t stalls, blocking_syscalls, events_lost;
-	const char *python; /* "3.11.2" */
+	uint64_t in_progress; /* findings still going on at the end */
+	const char *python;   /* "3.11.2" */
 };
 
 void output__loop(FILE *f, enum ap_format fmt, pid_t pid, double ts,

@@ -19,14 +19,19 @@ long syscall__nr(const char *name)
 
 /* syscalls whose first argument is a file descriptor worth describing */
 static const char *const fd_first[] = {
-	"read",	    "write",	 "pread64",	 "pwrite64",  "readv",
-	"writev",   "preadv",	 "pwritev",	 "preadv2",   "pwritev2",
-	"recvfrom", "recvmsg",	 "recvmmsg",	 "sendto",    "sendmsg",
-	"sendmmsg", "connect",	 "accept",	 "accept4",   "fsync",
-	"fdatasync", "flock",	 "fcntl",	 "ioctl",     "ftruncate",
-	"fallocate", "sync_file_range", "getdents64", "splice", "tee",
-	"epoll_wait", "epoll_pwait", "epoll_pwait2", "shutdown", "lseek",
-	"fstat",    "sendfile",	 "copy_file_range",
+	"read",	      "write",		 "pread64",
+	"pwrite64",   "readv",		 "writev",
+	"preadv",     "pwritev",	 "preadv2",
+	"pwritev2",   "recvfrom",	 "recvmsg",
+	"recvmmsg",   "sendto",		 "sendmsg",
+	"sendmmsg",   "connect",	 "accept",
+	"accept4",    "fsync",		 "fdatasync",
+	"flock",      "fcntl",		 "ioctl",
+	"ftruncate",  "fallocate",	 "sync_file_range",
+	"getdents64", "splice",		 "tee",
+	"epoll_wait", "epoll_pwait",	 "epoll_pwait2",
+	"shutdown",   "lseek",		 "fstat",
+	"sendfile",   "copy_file_range",
 };
 
 int syscall__fd_arg(long nr)

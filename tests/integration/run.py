@@ -298,7 +298,28 @@ def t_text_output(py):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-PER_INTERPRETER = [t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
+def t_hang(py):
+    """A loop stuck for 2.5 s is reported after ~1 s, then when it ends."""
+    ev, pid = run_workload(py, "hang")
+    check_common(ev, pid)
+    early = [e for e in ev if e["event"] == "stall" and e.get("in_progress")]
+    assert len(early) == 1, [describe(e) for e in ev if e["event"] == "stall"]
+    assert 1000 <= early[0]["duration_ms"] < 1600, describe(early[0])
+    assert frame_ok(early[0]["stack"][0], "burn", "cpu"), describe(early[0])
+    final = expect_events(ev, "stall", 1, 2400, 2900,
+                          lambda e: not e.get("in_progress") and
+                          frame_ok(e["stack"][0], "burn", "cpu"), "burn")
+    assert final[0]["ts"] > early[0]["ts"]
+
+    ev, pid = run_workload(py, "deadlock")
+    early = [e for e in ev if e["event"] == "blocking_syscall" and e.get("in_progress")]
+    assert len(early) == 1 and early[0]["syscall"] == "futex", [describe(e) for e in ev]
+    assert frame_ok(early[0]["stack"][0], "take_lock", "lock"), describe(early[0])
+    expect_events(ev, "blocking_syscall", 1, 2400, 2900,
+                  lambda e: not e.get("in_progress") and e["syscall"] == "futex", "futex")
+
+
+PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
                    t_thread, t_uvloop, t_text_output]
 
 

@@ -111,8 +111,10 @@ static void test_hostile_tables(void **state)
 			py_linetable__line(kinds[k], buf, len, 7, rand() % 256);
 		free(buf);
 	}
-	assert_int_equal(py_linetable__line(PY_LT_LOCATIONS, NULL, 0, 5, 0), -1);
-	assert_int_equal(py_linetable__line(PY_LT_LOCATIONS, NULL, 8, 5, 0), -1);
+	assert_int_equal(py_linetable__line(PY_LT_LOCATIONS, NULL, 0, 5, 0),
+			 -1);
+	assert_int_equal(py_linetable__line(PY_LT_LOCATIONS, NULL, 8, 5, 0),
+			 -1);
 }
 
 int main(void)

@@ -45,7 +45,8 @@ static uint8_t *make_ascii(const char *s)
 	const struct py_offsets *o = target.off;
 	size_t n = strlen(s);
 	uint8_t *obj = calloc(1, o->unicode_ascii_data + n + 1);
-	uint32_t state = (1u << 2) | (1u << 5) | (1u << 6); /* 1-byte, compact, ascii */
+	uint32_t state =
+		(1u << 2) | (1u << 5) | (1u << 6); /* 1-byte, compact, ascii */
 
 	put_u64(obj, o->unicode_length, n);
 	memcpy(obj + o->unicode_state, &state, sizeof(state));
@@ -135,7 +136,8 @@ static void test_unicode_hostile(void **state)
 	assert_string_equal(out, "");
 	put_u64(a, target.off->unicode_length, (uint64_t)-5);
 	assert_int_not_equal(pysym__decode_unicode(target.off, target.pid,
-						   (uintptr_t)a, out, sizeof(out)),
+						   (uintptr_t)a, out,
+						   sizeof(out)),
 			     0);
 	put_u64(a, target.off->unicode_length, 1ULL << 40); /* huge: capped */
 	pysym__decode_unicode(target.off, target.pid, (uintptr_t)a, out,
@@ -143,7 +145,8 @@ static void test_unicode_hostile(void **state)
 	put_u64(a, target.off->unicode_length, 1);
 	memcpy(a + target.off->unicode_state, &bad_state, sizeof(bad_state));
 	assert_int_not_equal(pysym__decode_unicode(target.off, target.pid,
-						   (uintptr_t)a, out, sizeof(out)),
+						   (uintptr_t)a, out,
+						   sizeof(out)),
 			     0);
 	free(a);
 }
@@ -157,7 +160,8 @@ static void test_resolve_lines(void **state)
 	uint8_t *name = make_ascii("crunch");
 	uint8_t *qual = make_ascii("Report.crunch");
 	uint8_t *table = make_bytes(c->tab, c->len);
-	uint8_t *code = make_code(file, name, qual, table, c->firstlineno, 4096);
+	uint8_t *code =
+		make_code(file, name, qual, table, c->firstlineno, 4096);
 	struct py_symbolizer *s = pysym__new(&target);
 	struct py_frame_info fi;
 
@@ -191,7 +195,8 @@ static void test_cache_revalidation(void **state)
 	uint8_t *code = make_code(file, n1, n1, table, c->firstlineno, 64);
 	struct py_symbolizer *s = pysym__new(&target);
 	struct ap_frame f = { .code = (uintptr_t)code,
-			      .instr = (uintptr_t)code + target.off->code_adaptive };
+			      .instr = (uintptr_t)code +
+				       target.off->code_adaptive };
 	struct py_frame_info fi;
 
 	assert_int_equal(pysym__resolve(s, &f, &fi), 0);
@@ -270,13 +275,15 @@ static void test_walks(void **state)
 	put_u64(fr1, o->frame_instr, 0x1111);
 	put_u64(fr1, o->frame_previous, (uintptr_t)fr2);
 	put_u64(fr2, o->frame_code, 0xc0de2);
-	assert_int_equal(py_target__walk(&target, (uintptr_t)ts1, frames, 8), 2);
+	assert_int_equal(py_target__walk(&target, (uintptr_t)ts1, frames, 8),
+			 2);
 	assert_int_equal(frames[0].code, 0xc0de1);
 	assert_int_equal(frames[0].instr, 0x1111);
 	assert_int_equal(frames[1].code, 0xc0de2);
 
 	put_u64(fr2, o->frame_previous, (uintptr_t)fr1); /* a cycle */
-	assert_int_equal(py_target__walk(&target, (uintptr_t)ts1, frames, 8), 8);
+	assert_int_equal(py_target__walk(&target, (uintptr_t)ts1, frames, 8),
+			 8);
 	put_u64(ts2, o->tstate_next, (uintptr_t)ts1); /* a cycle */
 	n = 0;
 	assert_true(py_target__threads(&target, count_cb, &n) <= 4096 * 64);

@@ -94,7 +94,11 @@ BAD = {
     "subprocess": lambda: run_child(0.25),
     "lock": lambda: take_lock(0.25),
     "clean": lambda: None,
+    # a loop that hangs for a while: reported while it is still going on
+    "hang": lambda: burn(2.5),
+    "deadlock": lambda: take_lock(2.5),
 }
+REPEATS = {"hang": 1, "deadlock": 1}
 
 
 async def handler(mode):
@@ -110,7 +114,7 @@ async def main(mode, trigger):
     tick = asyncio.ensure_future(ticker())
     while not os.path.exists(trigger):
         await asyncio.sleep(0.02)
-    for _ in range(REPEAT):
+    for _ in range(REPEATS.get(mode, REPEAT)):
         await handler(mode)
         await asyncio.sleep(PAUSE)
     # a clean service only awaits; keep idling until killed
