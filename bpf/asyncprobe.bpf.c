@@ -295,19 +295,40 @@ static __always_inline struct ap_loop *loop_get(__u32 tid, __u32 kind, int fd,
 	struct ap_loop init = {};
 	struct ap_event *e;
 
-	if (l)
-		return l;
-	init.kind = kind;
-	init.loop_fd = kind == AP_SEL_EPOLL ? fd : -1;
-	if (bpf_map_update_elem(&loops, &tid, &init, BPF_NOEXIST))
-		return NULL;
+	if (l) {
+		/* A thread is a candidate again when it waits differently:
+		 * rejected, then a new selector (asyncio.run after a
+		 * subprocess poll); or an epoll wait after poll ones. */
+		bool again = l->ignored ? kind != l->kind ||
+						  (kind == AP_SEL_EPOLL &&
+						   fd != l->loop_fd)
+					: l->kind == AP_SEL_POLL &&
+						  kind == AP_SEL_EPOLL;
+
+		if (!again)
+			return l;
+		l->kind = kind;
+		l->loop_fd = kind == AP_SEL_EPOLL ? fd : -1;
+		l->ignored = 0;
+		l->alien_waits = 0;
+		l->busy_start = 0;
+		l->sel_sleep = 0;
+		l->blk_start = 0;
+		l->blk_out = 0;
+	} else {
+		init.kind = kind;
+		init.loop_fd = kind == AP_SEL_EPOLL ? fd : -1;
+		if (bpf_map_update_elem(&loops, &tid, &init, BPF_NOEXIST))
+			return NULL;
+		l = bpf_map_lookup_elem(&loops, &tid);
+	}
 	e = event_get(AP_EV_LOOP_NEW, tid, now);
 	if (e) {
-		e->fd = init.loop_fd;
+		e->fd = kind == AP_SEL_EPOLL ? fd : -1;
 		e->syscall_nr = kind;
 		event_submit(e);
 	}
-	return bpf_map_lookup_elem(&loops, &tid);
+	return l;
 }
 
 /*

@@ -32,7 +32,7 @@
 #include "syscalls.h"
 
 #define TICK_MS 250
-#define CONFIRM_TRIES 8
+#define CONFIRM_TRIES 5
 #define MAX_SAMPLES 128	 /* CPU samples kept per loop iteration */
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
 
@@ -467,15 +467,14 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 		.fd = -1,
 	};
 
-	if (lr && lr->state == LOOP_REJECTED)
+	/* only threads known to run an asyncio loop have findings */
+	if (!lr || lr->state != LOOP_CONFIRMED)
 		return;
-	if (lr) {
-		f.stack.n = stall_stack(c, lr, e->iter_seq, info, &f.samples,
-					&f.stack_share);
-		lr->stalls++;
-		lr->nsamples = 0;
-	}
+	f.stack.n = stall_stack(c, lr, e->iter_seq, info, &f.samples,
+				&f.stack_share);
 	f.stack.frames = info;
+	lr->stalls++;
+	lr->nsamples = 0;
 	c->stalls++;
 	output__finding(stdout, c->o->format, &f);
 }
@@ -500,7 +499,7 @@ static void block_report(struct collector *c, const struct ap_event *e,
 		.in_progress = in_progress,
 	};
 
-	if (lr && lr->state == LOOP_REJECTED)
+	if (!lr || lr->state != LOOP_CONFIRMED)
 		return;
 	/* already said while it was going on: now say how it ended */
 	if (!in_progress && lr && lr->reported_blk == e->start_ns)
@@ -520,14 +519,13 @@ static void block_report(struct collector *c, const struct ap_event *e,
 	f.stack.frames = info;
 	f.stack.truncated = !!(e->flags & AP_F_TRUNCATED);
 	if (count) {
-		if (lr)
-			lr->blocks++;
+		lr->blocks++;
 		c->blocks++;
 		if (in_progress)
 			c->in_progress++;
 	}
 	/* off-CPU time is part of a stall: let it vote for the stack */
-	if (lr && !in_progress)
+	if (!in_progress)
 		sample_add(lr, e, n, e->duration_ns);
 	output__finding(stdout, c->o->format, &f);
 }

@@ -262,6 +262,14 @@ def t_thread(py):
     assert [l for l in s["loops"] if l["tid"] == blocks[0]["tid"]]
 
 
+def t_poll_first(py):
+    """poll() from subprocess before asyncio.run on the same thread: the
+    thread is first rejected as a loop, then found when its loop starts."""
+    ev, pid = run_workload(py, "sleep", ["--poll-first"], settle=0.1)
+    check_common(ev, pid)
+    expect_blocking(ev, "clock_nanosleep", "nap", "sleep")
+
+
 def t_uvloop(py):
     if subprocess.run([py, "-c", "import uvloop"], capture_output=True).returncode:
         raise Skip("uvloop is not importable by " + py)
@@ -320,7 +328,7 @@ def t_hang(py):
 
 
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
-                   t_thread, t_uvloop, t_text_output]
+                   t_thread, t_poll_first, t_uvloop, t_text_output]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------

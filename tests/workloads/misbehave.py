@@ -136,6 +136,11 @@ def run(mode, trigger, use_uvloop):
 
 if __name__ == "__main__":
     mode, trigger = sys.argv[1], sys.argv[2]
+    if "--poll-first" in sys.argv:
+        # poll() on this thread before its loop starts: not a loop yet
+        for _ in range(3):
+            subprocess.run(["true"], capture_output=True, check=True)
+            time.sleep(0.4)
     if "--thread" in sys.argv:
         t = threading.Thread(target=run, args=(mode, trigger, "--uvloop" in sys.argv),
                              name="loop-thread")
