@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -86,6 +87,42 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	if (!verbose)
 		return 0;
 	return vfprintf(stderr, fmt, args);
+}
+
+/* Which of the capabilities asyncprobe needs does this process lack? */
+static const char *caps_missing(char *buf, size_t len)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = { 0 };
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
+		{ 39, "CAP_BPF" },
+		{ 38, "CAP_PERFMON" },
+		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
+	};
+	bool admin;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (syscall(SYS_capget, &hdr, data))
+		return buf;
+	/* CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON */
+	admin = data[0].effective & (1u << CAP_SYS_ADMIN);
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int cap = need[i].cap;
+		bool have = data[cap / 32].effective & (1u << (cap % 32));
+
+		if (!have && !(admin && cap != CAP_SYS_PTRACE))
+			off += (size_t)snprintf(buf + off, len - off, "%s%s",
+						off ? ", " : "", need[i].name);
+		if (off >= len)
+			break;
+	}
+	return buf;
 }
 
 static double now_s(void)
@@ -285,6 +322,14 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 			asyncio = target_has_uvloop(c);
 	}
 	if (!asyncio) {
+		struct ap_loop l;
+
+		/* asleep in its wait, the stack read was stable: final */
+		if (n > 0 && !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+						   sizeof(lr->tid), &l,
+						   sizeof(l), 0) &&
+		    l.sel_sleep)
+			lr->tries = CONFIRM_TRIES;
 		if (++lr->tries >= CONFIRM_TRIES)
 			loop_reject(c, lr);
 		return;
@@ -836,15 +881,10 @@ static int bpf_open_load(struct collector *c)
 	if (!c->skel) {
 		fprintf(stderr,
 			"asyncprobe: failed to load and attach BPF programs: "
-			"%s\n"
-			"  %s\n",
-			strerror(-err),
-			err == -EPERM && geteuid() != 0
-				? "run as root, or grant CAP_BPF, CAP_PERFMON "
-				  "and CAP_SYS_PTRACE"
-				: "run with -vv for libbpf's and the "
-				  "verifier's "
-				  "log");
+			"%s\n  run with -vv for libbpf's and the verifier's "
+			"log; `asyncprobe` needs BTF, tracepoints and BPF ring "
+			"buffers (Linux 5.8+)\n",
+			strerror(-err));
 		return err;
 	}
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c,
@@ -959,6 +999,13 @@ int collector__run(const struct ap_options *o)
 	verbose = o->verbose;
 	libbpf_set_print(libbpf_print);
 
+	if (caps_missing(err, sizeof(err))[0]) {
+		fprintf(stderr,
+			"asyncprobe: missing capabilities: %s; run as root, or "
+			"grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE\n",
+			err);
+		goto cleanup;
+	}
 	if (py_target__open(&c->target, o->pid, err, sizeof(err))) {
 		fprintf(stderr, "asyncprobe: %s\n", err);
 		goto cleanup;

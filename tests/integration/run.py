@@ -246,12 +246,25 @@ def t_lock(py):
 
 
 def t_clean(py):
-    ev, pid = run_workload(py, "clean")
+    """Only awaits on the loop; a worker thread selects, sleeps and burns
+    CPU next to it: no finding, and the worker is not called a loop."""
+    ev, pid = run_workload(py, "clean", ["--noise"])
     s = check_common(ev, pid)
     bad = [e for e in ev if e["event"] in ("stall", "blocking_syscall")]
     assert not bad, "a clean service got findings: %s" % [describe(e) for e in bad]
     assert s["stalls"] == 0 and s["blocking_syscalls"] == 0
     assert s["loops"][0]["idle_ms"] > s["loops"][0]["busy_ms"]
+    assert [l["tid"] for l in s["loops"]] == [pid], "only the main thread runs a loop"
+
+
+def t_two_loops(py):
+    """Two event loops in two threads, both misbehaving: both are found."""
+    ev, pid = run_workload(py, "sleep", ["--two-loops"])
+    s = check_common(ev, pid)
+    blocks = expect_blocking(ev, "clock_nanosleep", "nap", "sleep", n=6)
+    tids = {e["tid"] for e in blocks}
+    assert len(tids) == 2 and pid in tids, tids
+    assert {l["tid"] for l in s["loops"]} == tids
 
 
 def t_thread(py):
@@ -328,7 +341,7 @@ def t_hang(py):
 
 
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
-                   t_thread, t_poll_first, t_uvloop, t_text_output]
+                   t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------
@@ -368,6 +381,27 @@ def t_cli_bad_args():
         assert rc == 2 and msg in err, (args, rc, err)
 
 
+def t_cli_no_privilege():
+    """Without the capabilities, one line says which are missing."""
+    if not shutil.which("setpriv"):
+        raise Skip("setpriv not installed")
+    p = subprocess.Popen(["/usr/bin/python3.11", "-c",
+                          "import asyncio; asyncio.run(asyncio.sleep(30))"])
+    try:
+        time.sleep(0.2)
+        r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all,+bpf,+perfmon",
+                            PROBE, "-p", str(p.pid)], capture_output=True, text=True, timeout=15)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert "missing capabilities: CAP_SYS_PTRACE;" in r.stderr, r.stderr
+        r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all",
+                            PROBE, "-p", str(p.pid)], capture_output=True, text=True, timeout=15)
+        assert r.returncode == 1 and \
+            "missing capabilities: CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE" in r.stderr, r.stderr
+    finally:
+        p.kill()
+        p.wait()
+
+
 def t_cli_target_exits():
     """The run ends with a summary, exit 0, soon after the target exits."""
     py = "/usr/bin/python3.11"
@@ -383,7 +417,7 @@ def t_cli_target_exits():
 
 
 GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_bad_args,
-          t_cli_target_exits]
+          t_cli_no_privilege, t_cli_target_exits]
 
 
 def main():

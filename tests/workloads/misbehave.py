@@ -110,13 +110,28 @@ async def ticker():
         await asyncio.sleep(0.01)
 
 
-async def main(mode, trigger):
+def noise():
+    """A worker thread that selects, sleeps and computes: not a loop."""
+    import select
+
+    r, _ = os.pipe()
+    while True:
+        select.select([r], [], [], 0.05)
+        time.sleep(0.15)
+        burn(0.15)
+
+
+async def main(mode, trigger, quiet=False):
     tick = asyncio.ensure_future(ticker())
     while not os.path.exists(trigger):
         await asyncio.sleep(0.02)
     for _ in range(REPEATS.get(mode, REPEAT)):
         await handler(mode)
         await asyncio.sleep(PAUSE)
+    if quiet:
+        return
+    if "--two-loops" in sys.argv:
+        await asyncio.sleep(1.0)  # let the other loop finish too
     # a clean service only awaits; keep idling until killed
     print("done", flush=True)
     await asyncio.sleep(3600)
@@ -141,6 +156,11 @@ if __name__ == "__main__":
         for _ in range(3):
             subprocess.run(["true"], capture_output=True, check=True)
             time.sleep(0.4)
+    if "--noise" in sys.argv:
+        threading.Thread(target=noise, daemon=True, name="noise").start()
+    if "--two-loops" in sys.argv:
+        threading.Thread(target=lambda: asyncio.run(main(mode, trigger, quiet=True)),
+                         daemon=True, name="second-loop").start()
     if "--thread" in sys.argv:
         t = threading.Thread(target=run, args=(mode, trigger, "--uvloop" in sys.argv),
                              name="loop-thread")
