@@ -9,21 +9,7 @@
 #include <cmocka.h>
 #include "linetable.h"
 
-struct lt_expect {
-	long offset;
-	int line;
-};
-
-struct lt_case {
-	const char *name;
-	enum py_linetable_kind kind;
-	int firstlineno;
-	const uint8_t *tab;
-	size_t len;
-	const struct lt_expect *exp;
-	size_t nexp;
-};
-
+#include "fixtures/linetable.h"
 #include "fixtures/linetable_3_8.h"
 #include "fixtures/linetable_3_9.h"
 #include "fixtures/linetable_3_10.h"

@@ -16,21 +16,7 @@
 #include "pysym.h"
 #include "pytarget.h"
 
-struct lt_expect {
-	long offset;
-	int line;
-};
-
-struct lt_case {
-	const char *name;
-	enum py_linetable_kind kind;
-	int firstlineno;
-	const uint8_t *tab;
-	size_t len;
-	const struct lt_expect *exp;
-	size_t nexp;
-};
-
+#include "fixtures/linetable.h"
 #include "fixtures/linetable_3_11.h"
 
 static struct py_target target;
