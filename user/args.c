@@ -66,6 +66,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "syscall-threshold", required_argument, NULL, 'b' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "sample-period", required_argument, NULL, 'S' },
+		{ "hooks", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -144,6 +145,20 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 					optarg);
 				return AP_PARSE_ERROR;
 			}
+			break;
+		case 'H':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "fentry") &&
+			    strcmp(optarg, "kprobe") &&
+			    strcmp(optarg, "tracepoint") &&
+			    strcmp(optarg, "sys_enter")) {
+				fprintf(err,
+					"asyncprobe: unknown hooks '%s': use "
+					"auto, fentry, kprobe, tracepoint or "
+					"sys_enter\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			o->hooks = strcmp(optarg, "auto") ? optarg : NULL;
 			break;
 		case 'v':
 			o->verbose++;

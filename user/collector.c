@@ -716,17 +716,19 @@ static bool starts_with(const char *s, const char *prefix)
 enum sel_hook { SEL_FENTRY, SEL_KPROBE, SEL_TRACEPOINT, SEL_SYS_ENTER };
 
 static const struct variant {
+	const char *name; /* for --hooks */
 	enum sel_hook sel;
 	bool tp_btf;
 	const char *what;
 } variants[] = {
-	{ SEL_FENTRY, true, "fentry on selector syscalls, BTF sched_switch" },
-	{ SEL_KPROBE, true, "kprobes on selector syscalls, BTF sched_switch" },
-	{ SEL_TRACEPOINT, true,
+	{ "fentry", SEL_FENTRY, true,
+	  "fentry on selector syscalls, BTF sched_switch" },
+	{ "kprobe", SEL_KPROBE, true,
+	  "kprobes on selector syscalls, BTF sched_switch" },
+	{ "tracepoint", SEL_TRACEPOINT, true,
 	  "selector syscall tracepoints, BTF sched_switch" },
-	{ SEL_SYS_ENTER, false,
-	  "raw sys_enter (every syscall), raw "
-	  "sched_switch" },
+	{ "sys_enter", SEL_SYS_ENTER, false,
+	  "raw sys_enter (every syscall), raw sched_switch" },
 };
 
 static const char *tracefs_dir(void)
@@ -849,8 +851,12 @@ static int bpf_open_load(struct collector *c)
 		struct asyncprobe_bpf *skel;
 		const char *step = "load";
 
-		if (v->sel == SEL_TRACEPOINT && !tracefs_ready(c->o->verbose))
+		if (c->o->hooks && strcmp(c->o->hooks, v->name))
 			continue;
+		if (v->sel == SEL_TRACEPOINT && !tracefs_ready(c->o->verbose)) {
+			err = -ENOENT;
+			continue;
+		}
 		skel = asyncprobe_bpf__open();
 		if (!skel) {
 			err = -errno;

@@ -14,6 +14,7 @@ struct ap_options {
 	double syscall_ms;
 	double sample_ms; /* CPU time between stack samples of a loop */
 	enum ap_format format;
+	const char *hooks; /* NULL: the cheapest the kernel allows */
 	int verbose;
 };
 

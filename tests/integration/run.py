@@ -101,7 +101,7 @@ class Lines:
         return self.all
 
 
-def run_workload(python, mode, extra=(), settle=0.3):
+def run_workload(python, mode, extra=(), settle=0.3, probe_args=()):
     """Start misbehave.py MODE, attach asyncprobe, trigger, collect events."""
     tmp = tempfile.mkdtemp(prefix="asyncprobe-test-")
     trigger = os.path.join(tmp, "go")
@@ -112,12 +112,13 @@ def run_workload(python, mode, extra=(), settle=0.3):
         time.sleep(settle)
         if wl.poll() is not None:
             raise AssertionError("workload died: " + wl.stderr.read())
-        probe = subprocess.Popen([PROBE, "-p", str(wl.pid), "-f", "json", "-d", "30"],
+        probe = subprocess.Popen([PROBE, "-p", str(wl.pid), "-f", "json", "-d", "30",
+                                  *probe_args],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out = Lines(probe.stdout)
         if not out.until(lambda l: '"event":"loop"' in l, 10):
-            raise AssertionError("no loop event within 10 s; stderr: " +
-                                 probe.stderr.read() if probe.poll() is not None else "")
+            err = probe.stderr.read() if probe.poll() is not None else "(still running)"
+            raise AssertionError("no loop event within 10 s; stderr: " + err)
         open(trigger, "w").close()
         wl_out = Lines(wl.stdout)
         if not wl_out.until(lambda l: l.strip() == "done", 20):
@@ -340,8 +341,26 @@ def t_hang(py):
                   lambda e: not e.get("in_progress") and e["syscall"] == "futex", "futex")
 
 
+def t_hooks(py):
+    """Every selector hook this kernel allows finds the same culprits; the
+    ones it does not allow fail with a clear message."""
+    worked = 0
+    for hooks in ("fentry", "kprobe", "tracepoint", "sys_enter"):
+        try:
+            ev, pid = run_workload(py, "sleep", probe_args=("--hooks", hooks))
+        except AssertionError as e:
+            assert "failed to load and attach BPF programs" in str(e) or \
+                "no loop event" in str(e), (hooks, e)
+            continue
+        check_common(ev, pid)
+        expect_blocking(ev, "clock_nanosleep", "nap", "sleep")
+        expect_stalls(ev, "nap", "sleep")
+        worked += 1
+    assert worked >= 2, "fewer than two hook variants work here"
+
+
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
-                   t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output]
+                   t_hooks, t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------
