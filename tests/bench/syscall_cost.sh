@@ -2,6 +2,7 @@
 # What asyncprobe adds to one syscall: of an unrelated process (getppid,
 # epoll_wait with timeout 0) and of the target's loop thread (getppid, one
 # loop iteration).  Off and on alternate ROUNDS times; medians and ratios.
+# HOOKS=fentry|kprobe|tracepoint|sys_enter picks the selector hook.
 set -eu
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -15,14 +16,14 @@ measure() { # $1 = on|off
 	if [ "$1" = on ]; then
 		$PY -c "import asyncio; asyncio.run(asyncio.sleep(3600))" & idle=$!
 		sleep 0.3
-		./asyncprobe -p $idle >/dev/null 2>&1 & idle_probe=$!
+		./asyncprobe ${HOOKS:+--hooks $HOOKS} -p $idle >/dev/null 2>&1 & idle_probe=$!
 		sleep 1
 	fi
 	echo "$(.output/bench/syscost getppid) $(.output/bench/syscost epoll)" >> $out/other.$1
 	$PY tests/bench/target_cost.py 1.5 > $out/t.$1.cur & local t=$!
 	if [ "$1" = on ]; then
 		sleep 0.3
-		./asyncprobe -p $t >/dev/null 2>&1 & probe=$!
+		./asyncprobe ${HOOKS:+--hooks $HOOKS} -p $t >/dev/null 2>&1 & probe=$!
 	fi
 	wait $t
 	cat $out/t.$1.cur >> $out/target.$1
