@@ -8,7 +8,8 @@
 #include "pysym.h"
 
 #define CACHE_SIZE 4096		   /* entries, power of two */
-#define LINETABLE_MAX (256 * 1024) /* bytes; larger tables are garbage */
+#define LINETABLE_MAX (64 * 1024) /* bytes; larger tables are garbage */
+#define CACHE_BYTES_MAX (16 * 1024 * 1024) /* line tables held at most */
 #define CODE_HDR_MAX 512	   /* bytes of a code object read at once */
 
 struct code_entry {
@@ -26,6 +27,7 @@ struct code_entry {
 struct py_symbolizer {
 	const struct py_target *t;
 	uint64_t epoch;
+	size_t table_bytes; /* sum of cached line tables */
 	struct code_entry *cache;
 };
 
@@ -58,6 +60,16 @@ void pysym__free(struct py_symbolizer *s)
 void pysym__new_epoch(struct py_symbolizer *s)
 {
 	s->epoch++;
+}
+
+/* Keep the cache's memory bounded whatever the target holds. */
+static void cache_flush(struct py_symbolizer *s)
+{
+	for (size_t i = 0; i < CACHE_SIZE; i++) {
+		free(s->cache[i].table);
+		memset(&s->cache[i], 0, sizeof(s->cache[i]));
+	}
+	s->table_bytes = 0;
 }
 
 /* Append code point @cp as UTF-8; false when it does not fit. */
@@ -171,6 +183,9 @@ static int code_load(struct py_symbolizer *s, uint64_t code,
 		return -EINVAL;
 	if ((err = proc_read(pid, code, hdr, hdr_len)))
 		return err;
+	if (s->table_bytes + LINETABLE_MAX > CACHE_BYTES_MAX)
+		cache_flush(s);
+	s->table_bytes -= e->table_len;
 	free(e->table);
 	memset(e, 0, sizeof(*e));
 	e->filename = hdr_u64(hdr, o->code_filename);
@@ -196,8 +211,10 @@ static int code_load(struct py_symbolizer *s, uint64_t code,
 	if (tlen) {
 		e->table = malloc((size_t)tlen);
 		if (e->table && !proc_read(pid, e->linetable + o->bytes_data,
-					   e->table, (size_t)tlen))
+					   e->table, (size_t)tlen)) {
 			e->table_len = (size_t)tlen;
+			s->table_bytes += e->table_len;
+		}
 	}
 	e->code = code;
 	e->epoch = s->epoch;
