@@ -54,6 +54,7 @@ struct loop_rec {
 	/* samples of the current iteration, for the stall's stack */
 	uint64_t agg_seq;
 	int nsamples;
+	uint64_t nseen; /* samples offered this iteration */
 	struct sample *samples;
 	uint64_t stalls, blocks;
 	/* in-progress findings already reported, so each is said once */
@@ -409,19 +410,30 @@ static void sample_add(struct loop_rec *lr, const struct ap_event *e,
 		       uint32_t n, uint64_t weight)
 {
 	struct sample *s;
+	uint64_t slot;
 
 	if (e->iter_seq != lr->agg_seq) {
 		lr->agg_seq = e->iter_seq;
 		lr->nsamples = 0;
+		lr->nseen = 0;
 	}
 	if (!lr->samples) {
 		lr->samples = calloc(MAX_SAMPLES, sizeof(*lr->samples));
 		if (!lr->samples)
 			return;
 	}
-	if (lr->nsamples >= MAX_SAMPLES || !n)
+	if (!n)
 		return;
-	s = &lr->samples[lr->nsamples++];
+	/* a reservoir: a long stall is represented by all of its length */
+	slot = lr->nseen++;
+	if (slot >= MAX_SAMPLES) {
+		slot = ((uint64_t)random() << 31 ^ (uint64_t)random()) % lr->nseen;
+		if (slot >= MAX_SAMPLES)
+			return;
+	} else {
+		lr->nsamples++;
+	}
+	s = &lr->samples[slot];
 	s->weight = weight;
 	s->n = n;
 	memcpy(s->frames, e->frames, n * sizeof(e->frames[0]));
@@ -456,7 +468,7 @@ static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 	*share = 0;
 	if (lr->agg_seq != seq || !lr->nsamples)
 		return 0;
-	*samples = lr->nsamples;
+	*samples = (int)lr->nseen;
 	for (int i = 0; i < lr->nsamples; i++) {
 		uint64_t w = 0;
 
@@ -520,6 +532,7 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	f.stack.frames = info;
 	lr->stalls++;
 	lr->nsamples = 0;
+	lr->nseen = 0;
 	c->stalls++;
 	output__finding(stdout, c->o->format, &f);
 }
