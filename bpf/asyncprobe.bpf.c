@@ -125,6 +125,52 @@ static __always_inline void event_submit(struct ap_event *e)
 		count_lost();
 }
 
+struct walk_ctx {
+	__u64 p; /* next frame to read */
+	__u64 mask; /* clears the tag bits of a code pointer */
+	struct ap_frame *frames;
+	__u32 n;
+	__u32 flags;
+};
+
+/* One frame per bpf_loop() step: the verifier checks this body once,
+ * whatever the depth. */
+static long walk_step(__u32 i, void *arg)
+{
+	struct walk_ctx *w = arg;
+	__u64 p = w->p, code, instr;
+	char owner = 0;
+	__u32 idx;
+
+	if (!p)
+		return 1;
+	if (bpf_probe_read_user(&code, sizeof(code), (void *)(p + py.frame_code)) ||
+	    bpf_probe_read_user(&instr, sizeof(instr),
+				(void *)(p + py.frame_instr)) ||
+	    (py.frame_owner >= 0 &&
+	     bpf_probe_read_user(&owner, sizeof(owner),
+				 (void *)(p + py.frame_owner)))) {
+		w->flags |= AP_F_READ_ERR;
+		return 1;
+	}
+	/* C-stack shim frames (3.12+) are written over by the next frame */
+	idx = w->n & (AP_MAX_FRAMES - 1);
+	w->frames[idx].code = code & w->mask;
+	w->frames[idx].instr = py.instr_size == 4 ? (__u32)instr : instr;
+	if (py.owner_cstack < 0 || owner < py.owner_cstack)
+		w->n++;
+	if (w->n >= AP_MAX_FRAMES) {
+		w->flags |= AP_F_TRUNCATED;
+		return 1;
+	}
+	if (bpf_probe_read_user(&w->p, sizeof(w->p),
+				(void *)(p + py.frame_previous))) {
+		w->flags |= AP_F_READ_ERR;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Walk the current thread's Python frames into @frames. Must run in the
  * context of thread @tid (reads go to the current mm). Returns flags.
@@ -133,58 +179,26 @@ static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
 					__u32 *nframes)
 {
 	__u64 *tsp = bpf_map_lookup_elem(&tstates, &tid);
-	__u64 p = 0, code, instr, mask;
-	__u32 n = 0, flags = 0;
-	char owner;
-	int i;
+	struct walk_ctx w = { .frames = frames };
+	__u64 p = 0;
 
 	*nframes = 0;
 	if (!tsp)
 		return AP_F_NO_TSTATE;
-	if (bpf_probe_read_user(&p, sizeof(p),
-				(void *)(*tsp + py.tstate_frame)))
+	if (bpf_probe_read_user(&p, sizeof(p), (void *)(*tsp + py.tstate_frame)))
 		return AP_F_READ_ERR;
 	if (py.cframe_frame >= 0 && p &&
 	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + py.cframe_frame)))
 		return AP_F_READ_ERR;
-	mask = ~((1ULL << (py.code_ptr_mask_bits & 7)) - 1);
-
-	for (i = 0; i < AP_MAX_FRAMES + 16; i++) {
-		if (!p)
-			break;
-		if (bpf_probe_read_user(&code, sizeof(code),
-					(void *)(p + py.frame_code)) ||
-		    bpf_probe_read_user(&instr, sizeof(instr),
-					(void *)(p + py.frame_instr))) {
-			flags |= AP_F_READ_ERR;
-			break;
-		}
-		owner = 0;
-		if (py.frame_owner >= 0 &&
-		    bpf_probe_read_user(&owner, sizeof(owner),
-					(void *)(p + py.frame_owner))) {
-			flags |= AP_F_READ_ERR;
-			break;
-		}
-		if (py.owner_cstack < 0 || owner != py.owner_cstack) {
-			if (n >= AP_MAX_FRAMES) {
-				flags |= AP_F_TRUNCATED;
-				break;
-			}
-			frames[n].code = code & mask;
-			frames[n].instr = instr;
-			n++;
-		}
-		if (bpf_probe_read_user(&p, sizeof(p),
-					(void *)(p + py.frame_previous))) {
-			flags |= AP_F_READ_ERR;
-			break;
-		}
-	}
-	if (p && i >= AP_MAX_FRAMES + 16)
-		flags |= AP_F_TRUNCATED;
-	*nframes = n;
-	return flags;
+	w.p = p;
+	w.mask = ~(__u64)py.code_ptr_tag_mask;
+	/* more steps than frames: shim frames take steps too */
+	if (bpf_loop(AP_MAX_FRAMES + 16, walk_step, &w, 0) ==
+		    AP_MAX_FRAMES + 16 &&
+	    w.p)
+		w.flags |= AP_F_TRUNCATED;
+	*nframes = w.n < AP_MAX_FRAMES ? w.n : AP_MAX_FRAMES;
+	return w.flags;
 }
 
 /* Identify fd @fd of the current task: inode, and a socket's addresses. */

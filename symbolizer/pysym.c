@@ -190,12 +190,15 @@ static int code_load(struct py_symbolizer *s, uint64_t code,
 	memset(e, 0, sizeof(*e));
 	e->filename = hdr_u64(hdr, o->code_filename);
 	e->name = hdr_u64(hdr, o->code_name);
-	e->qualname = hdr_u64(hdr, o->code_qualname);
+	e->qualname = o->code_qualname >= 0
+			      ? hdr_u64(hdr, (size_t)o->code_qualname)
+			      : 0;
 	e->linetable = hdr_u64(hdr, o->code_linetable);
 	memcpy(&first, hdr + o->code_firstlineno, sizeof(first));
 	e->firstlineno = first;
 
-	if (pysym__decode_unicode(o, pid, e->qualname, e->function,
+	if (!e->qualname ||
+	    pysym__decode_unicode(o, pid, e->qualname, e->function,
 				  sizeof(e->function)) ||
 	    !e->function[0])
 		if ((err = pysym__decode_unicode(o, pid, e->name, e->function,
@@ -265,9 +268,17 @@ int pysym__resolve(struct py_symbolizer *s, const struct ap_frame *f,
 	snprintf(out->function, sizeof(out->function), "%s", e->function);
 	snprintf(out->file, sizeof(out->file), "%s", e->file);
 	/* byte offset of the instruction in the bytecode */
-	offset = (long)(f->instr - (f->code + o->code_adaptive));
-	if (o->instr_is_next)
-		offset -= 2;
+	switch (o->instr_kind) {
+	case PY_INSTR_POINTER:
+		offset = (long)(f->instr - (f->code + o->code_adaptive));
+		break;
+	case PY_INSTR_LASTI_UNITS:
+		offset = (long)(int32_t)f->instr * 2;
+		break;
+	default:
+		offset = (long)(int32_t)f->instr;
+		break;
+	}
 	out->line = py_linetable__line(o->linetable_kind, e->table,
 				       e->table_len, e->firstlineno, offset);
 	return 0;

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: MIT
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "elfsym.h"
+#include "pydebug.h"
 #include "pytarget.h"
 
 #define MAX_INTERPRETERS 64
 #define MAX_THREADS 4096
+#define PY_DEBUG_READ 1024 /* bytes of _PyRuntime read for _Py_DebugOffsets */
+#define MAX_TASKS 4096
+#define PTHREAD_SCAN_MAX 4096 /* bytes of struct pthread searched for tid */
 
 int proc_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
@@ -50,6 +56,7 @@ static int version_from_name(const char *path, int *major, int *minor)
 
 struct mapping {
 	uint64_t start;
+	uint64_t end;
 	uint64_t offset;
 	char path[PATH_MAX];
 };
@@ -63,10 +70,21 @@ static int try_object(struct py_target *t, const struct mapping *m)
 	uint32_t hex;
 	int err;
 
-	/* the target's view of its files, right for chroots and containers */
-	snprintf(host_path, sizeof(host_path), "/proc/%d/root%s", t->pid,
-		 m->path);
+	/*
+	 * The mapped file itself (map_files), else the path in the target's
+	 * root (a container's own mount namespace), else the path as we see
+	 * it (a chroot: maps shows paths from our root).
+	 */
+	snprintf(host_path, sizeof(host_path), "/proc/%d/map_files/%lx-%lx",
+		 t->pid, (unsigned long)m->start, (unsigned long)m->end);
 	ef = elf_file__open(host_path);
+	if (!ef) {
+		snprintf(host_path, sizeof(host_path), "/proc/%d/root%s",
+			 t->pid, m->path);
+		ef = elf_file__open(host_path);
+	}
+	if (!ef)
+		ef = elf_file__open(m->path);
 	if (!ef)
 		return -errno;
 	err = elf_file__symbol(ef, "_PyRuntime", &sym);
@@ -82,7 +100,8 @@ static int try_object(struct py_target *t, const struct mapping *m)
 
 	t->runtime = m->start - base + sym;
 	snprintf(t->object, sizeof(t->object), "%s", m->path);
-	t->major = t->minor = t->micro = 0;
+	t->major = t->minor = 0;
+	t->micro = -1;
 	/* Py_Version (3.11+) is PY_VERSION_HEX; else the file name says */
 	if (pyver &&
 	    !proc_read(t->pid, m->start - base + pyver, &hex, sizeof(hex)) &&
@@ -91,9 +110,83 @@ static int try_object(struct py_target *t, const struct mapping *m)
 		t->minor = (hex >> 16) & 0xff;
 		t->micro = (hex >> 8) & 0xff;
 	} else if (version_from_name(m->path, &t->major, &t->minor)) {
-		return -ENOENT;
+		char cookie[16];
+		uint64_t v;
+
+		/* a renamed binary: 3.13+ still say who they are */
+		if (proc_read(t->pid, t->runtime, cookie, sizeof(cookie)) ||
+		    memcmp(cookie, PY_DEBUG_COOKIE, 8))
+			return -ENOENT;
+		memcpy(&v, cookie + 8, sizeof(v));
+		t->major = (int)(v >> 24 & 0xff);
+		t->minor = (int)(v >> 16 & 0xff);
+		t->micro = (int)(v >> 8 & 0xff);
 	}
 	return 0;
+}
+
+/*
+ * The target's threads as (host tid, tid in the target's PID namespace),
+ * from /proc/PID/task/TID/status ("NSpid: host ... innermost").
+ */
+static int task_ids(pid_t pid, struct py_task *tasks, int max)
+{
+	char path[96], line[256];
+	struct dirent *de;
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) && n < max) {
+		unsigned long host;
+		char *end;
+		FILE *f;
+
+		host = strtoul(de->d_name, &end, 10);
+		if (*end || !host)
+			continue;
+		tasks[n].host = (uint32_t)host;
+		tasks[n].ns = (uint32_t)host;
+		snprintf(path, sizeof(path), "/proc/%d/task/%lu/status", pid,
+			 host);
+		f = fopen(path, "re");
+		if (f) {
+			while (fgets(line, sizeof(line), f)) {
+				char *p = line + 6, *last = NULL;
+
+				if (strncmp(line, "NSpid:", 6))
+					continue;
+				/* the last number is the innermost namespace's */
+				while (*p) {
+					unsigned long v = strtoul(p, &end, 10);
+
+					if (end == p)
+						break;
+					last = p;
+					tasks[n].ns = (uint32_t)v;
+					p = end;
+				}
+				(void)last;
+				break;
+			}
+			fclose(f);
+		}
+		n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+static const struct py_task *task_by_ns(const struct py_task *tasks, int n,
+					 uint64_t ns)
+{
+	for (int i = 0; i < n; i++)
+		if (tasks[i].ns == ns)
+			return &tasks[i];
+	return NULL;
 }
 
 static int is_candidate(const char *path)
@@ -104,16 +197,73 @@ static int is_candidate(const char *path)
 	return !strncmp(base, "libpython", 9) || !strncmp(base, "python", 6);
 }
 
+/* "3.8, ..., 3.15": the version table's rows and the 3.13+ layouts */
+static const char *supported_versions(char *buf, size_t len)
+{
+	char dbg[64];
+	size_t n;
+
+	py_offsets__supported(buf, len);
+	py_debug__supported(dbg, sizeof(dbg));
+	n = strlen(buf);
+	/* 3.13 is in both lists */
+	for (char *tok = strtok(dbg, ", "); tok; tok = strtok(NULL, ", "))
+		if (!strstr(buf, tok) && n + strlen(tok) + 3 < len)
+			n += (size_t)snprintf(buf + n, len - n, ", %s", tok);
+	return buf;
+}
+
+/*
+ * The offsets for this target: 3.13+ describe themselves in
+ * _Py_DebugOffsets at the start of _PyRuntime, which wins over the table.
+ */
+static int py_target__layout(struct py_target *t, char *err, size_t errlen)
+{
+	char supported[128], why[256];
+	uint8_t blob[PY_DEBUG_READ];
+	int e = -ENOENT;
+
+	if (t->major == 3 && t->minor >= 13 &&
+	    !proc_read(t->pid, t->runtime, blob, sizeof(blob))) {
+		e = py_debug__parse(blob, sizeof(blob), &t->dyn, why,
+				    sizeof(why));
+		if (!e) {
+			t->off = &t->dyn;
+			t->layout_source = "_Py_DebugOffsets";
+			return 0;
+		}
+		if (e != -ENOENT) {
+			snprintf(err, errlen, "PID %d (%s): %s; supported: %s",
+				 t->pid, t->object, why,
+				 supported_versions(supported,
+						    sizeof(supported)));
+			return e;
+		}
+	}
+	t->off = py_offsets__find(t->major, t->minor);
+	t->layout_source = "version table";
+	if (!t->off) {
+		snprintf(err, errlen,
+			 "PID %d runs Python %d.%d (%s), which this asyncprobe "
+			 "does not support; supported: %s",
+			 t->pid, t->major, t->minor, t->object,
+			 supported_versions(supported, sizeof(supported)));
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 {
 	char maps_path[64], line[PATH_MAX + 128], exe[PATH_MAX] = "";
-	char supported[128];
 	struct mapping m;
 	int found = -ENOENT, saw_python = 0;
 	FILE *f;
 
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
+	t->ns_pid = pid;
+	t->pthread_tid_off = -1;
 	snprintf(maps_path, sizeof(maps_path), "/proc/%d/maps", pid);
 	f = fopen(maps_path, "re");
 	if (!f) {
@@ -151,6 +301,7 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 			continue;
 		saw_python |= is_candidate(path);
 		m.start = start;
+		m.end = end;
 		m.offset = off;
 		snprintf(m.path, sizeof(m.path), "%s", path);
 		found = try_object(t, &m);
@@ -169,45 +320,117 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 			 pid, exe[0] ? exe : "?");
 		return found;
 	}
-	t->off = py_offsets__find(t->major, t->minor);
-	if (!t->off) {
-		snprintf(err, errlen,
-			 "PID %d runs Python %d.%d (%s), which this asyncprobe "
-			 "does not support; supported: %s",
-			 pid, t->major, t->minor, t->object,
-			 py_offsets__supported(supported, sizeof(supported)));
-		return -ENOTSUP;
+	{
+		struct py_task tasks[1];
+
+		/* the main thread is listed first: its ns tid is the ns pid */
+		if (task_ids(pid, tasks, 1) == 1 && tasks[0].host == (uint32_t)pid)
+			t->ns_pid = (pid_t)tasks[0].ns;
 	}
-	return 0;
+	return py_target__layout(t, err, errlen);
 }
 
-int py_target__threads(const struct py_target *t, py_thread_cb cb, void *ctx)
+/*
+ * <= 3.10 keep only pthread_t (the address of glibc's or musl's struct
+ * pthread), which holds the kernel tid at a libc-specific offset.  Find
+ * the offset where every thread state's pthread maps to a distinct live
+ * thread; trust it once two or more threads agree.
+ */
+static void pthread_tid_calibrate(struct py_target *t, const uint64_t *pthr,
+				  int n, const struct py_task *tasks, int ntasks)
+{
+	if (t->pthread_tid_sure || n <= 0)
+		return;
+	for (long off = 0; off < PTHREAD_SCAN_MAX; off += 4) {
+		uint32_t seen[64];
+		int ok = 0;
+
+		for (int i = 0; i < n && i < 64; i++) {
+			uint32_t tid;
+			bool dup = false;
+
+			if (proc_read(t->pid, pthr[i] + (uint64_t)off, &tid,
+				      sizeof(tid)) ||
+			    !task_by_ns(tasks, ntasks, tid))
+				break;
+			for (int j = 0; j < ok; j++)
+				dup |= seen[j] == tid;
+			if (dup)
+				break;
+			seen[ok++] = tid;
+		}
+		if (ok == (n < 64 ? n : 64)) {
+			t->pthread_tid_off = off;
+			t->pthread_tid_sure = n >= 2;
+			return;
+		}
+	}
+	t->pthread_tid_off = -1;
+}
+
+int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx)
 {
 	const struct py_offsets *o = t->off;
-	uint64_t interp, ts, tid;
-	int count = 0, err;
+	struct py_task tasks[MAX_TASKS];
+	uint64_t interp, ts, *tss = NULL, *ids = NULL;
+	int n = 0, ntasks, err = 0, count = 0;
 
+	ntasks = task_ids(t->pid, tasks, MAX_TASKS);
+	if (ntasks < 0)
+		return ntasks;
+	tss = calloc(MAX_THREADS, sizeof(*tss));
+	ids = calloc(MAX_THREADS, sizeof(*ids));
+	if (!tss || !ids) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	err = read_u64(t->pid, t->runtime + o->runtime_interpreters_head,
 		       &interp);
 	if (err)
-		return err;
+		goto cleanup;
 	for (int i = 0; interp && i < MAX_INTERPRETERS; i++) {
 		if (read_u64(t->pid, interp + o->interp_threads_head, &ts))
 			break;
-		for (int j = 0; ts && j < MAX_THREADS; j++) {
-			if (read_u64(t->pid, ts + o->tstate_native_thread_id,
-				     &tid))
+		for (int j = 0; ts && j < MAX_THREADS && n < MAX_THREADS; j++) {
+			size_t id_off = o->tstate_native_thread_id >= 0
+						? (size_t)o->tstate_native_thread_id
+						: o->tstate_thread_id;
+
+			if (read_u64(t->pid, ts + id_off, &ids[n]))
 				break;
-			count++;
-			if (cb && cb(ctx, tid, ts))
-				return count;
+			tss[n++] = ts;
 			if (read_u64(t->pid, ts + o->tstate_next, &ts))
 				break;
 		}
 		if (read_u64(t->pid, interp + o->interp_next, &interp))
 			break;
 	}
-	return count;
+	if (o->tstate_native_thread_id < 0) {
+		pthread_tid_calibrate(t, ids, n, tasks, ntasks);
+		for (int i = 0; i < n; i++) {
+			uint32_t tid = 0;
+
+			if (t->pthread_tid_off < 0 ||
+			    proc_read(t->pid, ids[i] + (uint64_t)t->pthread_tid_off,
+				      &tid, sizeof(tid)))
+				tid = 0;
+			ids[i] = tid;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		const struct py_task *task = task_by_ns(tasks, ntasks, ids[i]);
+
+		if (!ids[i] || !task) /* gone, or not started yet */
+			continue;
+		count++;
+		if (cb && cb(ctx, task->host, task->ns, tss[i]))
+			break;
+	}
+	err = count;
+cleanup:
+	free(tss);
+	free(ids);
+	return err;
 }
 
 int py_target__walk(const struct py_target *t, uint64_t tstate,
@@ -217,7 +440,7 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
 	uint64_t p, code, instr, mask;
 	int n = 0;
 
-	mask = ~((1ULL << (o->code_ptr_mask_bits & 7)) - 1);
+	mask = ~(uint64_t)o->code_ptr_tag_mask;
 	if (read_u64(t->pid, tstate + o->tstate_frame, &p))
 		return -EFAULT;
 	if (o->cframe_current_frame >= 0 && p &&
@@ -232,9 +455,11 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
 		if (o->frame_owner >= 0 &&
 		    proc_read(t->pid, p + (uint64_t)o->frame_owner, &owner, 1))
 			return n ? n : -EFAULT;
-		if (o->owner_cstack < 0 || owner != o->owner_cstack) {
+		if (o->owner_cstack < 0 || owner < o->owner_cstack) {
 			frames[n].code = code & mask;
-			frames[n].instr = instr;
+			frames[n].instr = o->instr_kind == PY_INSTR_POINTER
+						  ? instr
+						  : (uint32_t)instr;
 			n++;
 		}
 		if (read_u64(t->pid, p + o->frame_previous, &p))
@@ -255,5 +480,6 @@ void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w)
 	w->frame_instr = (uint32_t)o->frame_instr;
 	w->frame_owner = (int32_t)o->frame_owner;
 	w->owner_cstack = o->owner_cstack;
-	w->code_ptr_mask_bits = (uint32_t)o->code_ptr_mask_bits;
+	w->code_ptr_tag_mask = (uint32_t)o->code_ptr_tag_mask;
+	w->instr_size = o->instr_kind == PY_INSTR_POINTER ? 8 : 4;
 }

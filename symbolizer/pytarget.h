@@ -5,18 +5,30 @@
 #define PYTARGET_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "asyncprobe.h"
 #include "pyversions.h"
 
+struct py_task {
+	uint32_t host; /* tid as this (the host's) PID namespace sees it */
+	uint32_t ns; /* tid in the target's own PID namespace */
+};
+
 struct py_target {
 	pid_t pid;
-	int major, minor, micro;
+	pid_t ns_pid; /* its PID in its own namespace */
+	int major, minor, micro; /* micro -1: unknown */
 	uint64_t runtime;      /* address of _PyRuntime in the target */
 	char object[PATH_MAX]; /* file that holds it, as the target sees it */
-	const struct py_offsets *off;
+	const struct py_offsets *off; /* the table's row, or &dyn */
+	struct py_offsets dyn; /* read from the target (3.13+) */
+	const char *layout_source; /* "_Py_DebugOffsets", "version table" */
+	/* <= 3.10: where struct pthread keeps the kernel tid */
+	long pthread_tid_off;
+	bool pthread_tid_sure;
 };
 
 /* Read @len bytes at @addr of @pid; 0 or -errno (-EFAULT: short read). */
@@ -28,11 +40,15 @@ int proc_read(pid_t pid, uint64_t addr, void *buf, size_t len);
  */
 int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen);
 
-typedef int (*py_thread_cb)(void *ctx, uint64_t native_tid, uint64_t tstate);
+typedef int (*py_thread_cb)(void *ctx, uint32_t host_tid, uint32_t ns_tid,
+			   uint64_t tstate);
 
-/* Call @cb for every thread state of every interpreter (bounded walk).
- * Returns the number of threads seen, or -errno. */
-int py_target__threads(const struct py_target *t, py_thread_cb cb, void *ctx);
+/*
+ * Call @cb for every live thread state of every interpreter (bounded
+ * walk), with the thread's tid on the host and in the target's own PID
+ * namespace.  Returns the number of threads seen, or -errno.
+ */
+int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx);
 
 /* Userspace twin of the BPF frame walk: innermost first.  Only stable
  * while the thread is blocked. Returns the number of frames, or -errno. */

@@ -16,33 +16,41 @@ enum py_linetable_kind {
 	PY_LT_LOCATIONS = 3, /* 3.11+: location table */
 };
 
+/* What a frame's instruction field holds. */
+enum py_instr_kind {
+	/* 3.11+: pointer into co_code_adaptive at the instruction running
+	 * (prev_instr, instr_ptr) */
+	PY_INSTR_POINTER = 1,
+	PY_INSTR_LASTI_BYTES = 2, /* <= 3.9: int f_lasti, a byte offset */
+	PY_INSTR_LASTI_UNITS = 3, /* 3.10: int f_lasti, in code units */
+};
+
 struct py_offsets {
 	int major, minor;
 	enum py_linetable_kind linetable_kind;
-	/* instruction pointer of a frame: a pointer into co_code_adaptive
-	 * (3.11+) that points at the last instruction started (prev_instr,
-	 * 3.11/3.12) or the next one (instr_ptr, 3.13+) */
-	int instr_is_next;
-	int owner_cstack; /* owner value of C-stack shim frames, -1: none */
-	int code_ptr_mask_bits;
+	enum py_instr_kind instr_kind;
+	/* frames with an owner >= this are C-stack shims (3.12+); -1: none */
+	int owner_cstack;
+	int code_ptr_tag_mask; /* tag bits of f_executable (3.14+): cleared */
 
 	size_t runtime_interpreters_head;
 	size_t interp_next;
 	size_t interp_threads_head;
 	size_t tstate_next;
-	size_t tstate_native_thread_id;
+	size_t tstate_thread_id; /* pthread_t */
+	long tstate_native_thread_id; /* 3.11+; -1: map from thread_id */
 	size_t tstate_frame; /* -> cframe when cframe_current_frame >= 0 */
 	long cframe_current_frame;
 	size_t frame_code;
 	size_t frame_previous;
 	size_t frame_instr;
-	long frame_owner;
+	long frame_owner; /* -1: no owner field */
 	size_t code_filename;
 	size_t code_name;
-	size_t code_qualname;
+	long code_qualname; /* 3.11+; -1: use co_name */
 	size_t code_firstlineno;
-	size_t code_linetable;
-	size_t code_adaptive;
+	size_t code_linetable; /* co_lnotab <= 3.9 */
+	size_t code_adaptive; /* bytecode (3.11+); else sizeof(PyCodeObject) */
 	size_t unicode_state;
 	size_t unicode_length;
 	size_t unicode_ascii_data;

@@ -74,7 +74,8 @@ struct collector {
 	char python[32];
 	const char *variant;
 	bool uvloop_checked, uvloop;
-	uint32_t seen[MAX_TRACKED];
+	uint32_t seen[MAX_TRACKED]; /* host tids of the Python threads */
+	uint32_t seen_ns[MAX_TRACKED]; /* the same in the target's namespace */
 	int nseen;
 };
 
@@ -159,17 +160,27 @@ static struct loop_rec *loop_add(struct collector *c, uint32_t tid)
 
 /* --- thread states ------------------------------------------------- */
 
-static int tstate_cb(void *ctx, uint64_t native_tid, uint64_t tstate)
+static int tstate_cb(void *ctx, uint32_t host_tid, uint32_t ns_tid,
+		     uint64_t tstate)
 {
 	struct collector *c = ctx;
-	uint32_t tid = (uint32_t)native_tid;
 
-	if (!tid || native_tid > UINT32_MAX || c->nseen >= MAX_TRACKED)
-		return 0;
-	c->seen[c->nseen++] = tid;
-	bpf_map__update_elem(c->skel->maps.tstates, &tid, sizeof(tid), &tstate,
-			     sizeof(tstate), BPF_ANY);
+	if (c->nseen >= MAX_TRACKED)
+		return 1;
+	c->seen[c->nseen] = host_tid;
+	c->seen_ns[c->nseen++] = ns_tid;
+	bpf_map__update_elem(c->skel->maps.tstates, &host_tid, sizeof(host_tid),
+			     &tstate, sizeof(tstate), BPF_ANY);
 	return 0;
+}
+
+/* The tid the target itself knows @tid by (its PID namespace's). */
+static uint32_t ns_tid_of(const struct collector *c, uint32_t tid)
+{
+	for (int i = 0; i < c->nseen; i++)
+		if (c->seen[i] == tid)
+			return c->seen_ns[i];
+	return tid;
 }
 
 /* Mirror the interpreter's thread list into the tstates map. */
@@ -298,7 +309,6 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 {
 	struct ap_frame frames[AP_MAX_FRAMES];
 	struct py_frame_info info[AP_MAX_FRAMES];
-	struct ap_stack_out st = { .frames = info };
 	uint64_t tstate;
 	bool asyncio = false;
 	int n;
@@ -337,9 +347,16 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 	}
 	lr->state = LOOP_CONFIRMED;
 	perf_open(c, lr);
-	st.n = n;
-	output__loop(stdout, c->o->format, c->target.pid, now_s(), lr->tid,
-		     &st);
+	output__loop(stdout, c->o->format,
+		     &(struct ap_finding){
+			     .event = "loop",
+			     .pid = c->target.pid,
+			     .ns_pid = c->target.ns_pid,
+			     .tid = lr->tid,
+			     .ns_tid = ns_tid_of(c, lr->tid),
+			     .ts = now_s(),
+			     .stack = { .n = n, .frames = info },
+		     });
 }
 
 /*
@@ -518,7 +535,9 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	struct ap_finding f = {
 		.event = "stall",
 		.pid = c->target.pid,
+		.ns_pid = c->target.ns_pid,
 		.tid = e->tid,
+		.ns_tid = ns_tid_of(c, e->tid),
 		.ts = e->ts / 1e9,
 		.duration_ms = e->duration_ns / 1e6,
 		.fd = -1,
@@ -549,7 +568,9 @@ static void block_report(struct collector *c, const struct ap_event *e,
 	struct ap_finding f = {
 		.event = "blocking_syscall",
 		.pid = c->target.pid,
+		.ns_pid = c->target.ns_pid,
 		.tid = e->tid,
+		.ns_tid = ns_tid_of(c, e->tid),
 		.ts = e->ts / 1e9,
 		.duration_ms = e->duration_ns / 1e6,
 		.syscall_nr = e->syscall_nr,
@@ -692,7 +713,9 @@ static void loops_watch(struct collector *c, bool final)
 			struct ap_finding f = {
 				.event = "stall",
 				.pid = c->target.pid,
+				.ns_pid = c->target.ns_pid,
 				.tid = lr->tid,
+				.ns_tid = ns_tid_of(c, lr->tid),
 				.ts = now / 1e9,
 				.duration_ms = (now - l.busy_start) / 1e6,
 				.fd = -1,
@@ -942,6 +965,7 @@ static void summary_print(struct collector *c, double end)
 	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
 	struct ap_summary s = {
 		.pid = c->target.pid,
+		.ns_pid = c->target.ns_pid,
 		.ts = end,
 		.start_ts = c->start_ts,
 		.end_ts = end,
@@ -963,6 +987,7 @@ static void summary_print(struct collector *c, double end)
 			continue;
 		ls[s.nloops++] = (struct ap_loop_summary){
 			.tid = lr->tid,
+			.ns_tid = ns_tid_of(c, lr->tid),
 			.iterations = l.iterations,
 			.busy_ms = l.busy_ns / 1e6,
 			.idle_ms = l.idle_ns / 1e6,
@@ -1029,11 +1054,15 @@ int collector__run(const struct ap_options *o)
 		fprintf(stderr, "asyncprobe: %s\n", err);
 		goto cleanup;
 	}
-	snprintf(c->python, sizeof(c->python), "%d.%d.%d", c->target.major,
-		 c->target.minor, c->target.micro);
-	if (c->target.micro == 0 && c->target.major == 3)
-		snprintf(c->python, sizeof(c->python), "%d.%d", c->target.major,
-			 c->target.minor);
+	if (c->target.micro >= 0)
+		snprintf(c->python, sizeof(c->python), "%d.%d.%d",
+			 c->target.major, c->target.minor, c->target.micro);
+	else
+		snprintf(c->python, sizeof(c->python), "%d.%d",
+			 c->target.major, c->target.minor);
+	if (o->verbose)
+		fprintf(stderr, "asyncprobe: CPython layout from the %s\n",
+			c->target.layout_source);
 	c->sym = pysym__new(&c->target);
 	if (!c->sym) {
 		fprintf(stderr, "asyncprobe: out of memory\n");

@@ -86,25 +86,47 @@ static void json_emit(FILE *f, json_t *o)
 	fflush(f);
 }
 
-static json_t *common(const char *event, double ts, pid_t pid)
+static json_t *common(const char *event, double ts, pid_t pid, pid_t ns_pid)
 {
-	return json_pack("{s:s, s:f, s:i}", "event", event, "ts", ts, "pid",
-			 (int)pid);
+	json_t *o = json_pack("{s:s, s:f, s:i}", "event", event, "ts", ts,
+			      "pid", (int)pid);
+
+	if (ns_pid && ns_pid != pid)
+		json_object_set_new(o, "ns_pid", json_integer(ns_pid));
+	return o;
 }
 
-void output__loop(FILE *f, enum ap_format fmt, pid_t pid, double ts,
-		  uint32_t tid, const struct ap_stack_out *stack)
+/* common fields of a finding: event, ts, pid, tid and namespaced ids */
+static json_t *finding_json(const struct ap_finding *x)
+{
+	json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
+
+	json_object_set_new(o, "tid", json_integer(x->tid));
+	if (x->ns_tid && x->ns_tid != x->tid)
+		json_object_set_new(o, "ns_tid", json_integer(x->ns_tid));
+	return o;
+}
+
+static void text_tid(FILE *f, const struct ap_finding *x)
+{
+	fprintf(f, "loop tid %u", x->tid);
+	if (x->ns_tid && x->ns_tid != x->tid)
+		fprintf(f, " (%u in its namespace)", x->ns_tid);
+}
+
+void output__loop(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 {
 	if (fmt == AP_FMT_JSON) {
-		json_t *o = common("loop", ts, pid);
+		json_t *o = finding_json(x);
 
-		json_object_set_new(o, "tid", json_integer(tid));
-		json_object_set_new(o, "stack", stack_json(stack));
+		json_object_set_new(o, "stack", stack_json(&x->stack));
 		json_emit(f, o);
 		return;
 	}
-	fprintf(f, "LOOP      event loop on tid %u  ", tid);
-	text_stack(f, stack);
+	fputs("LOOP      event ", f);
+	text_tid(f, x);
+	fputs("  ", f);
+	text_stack(f, &x->stack);
 	fputc('\n', f);
 	fflush(f);
 }
@@ -114,9 +136,8 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 	int is_stall = !strcmp(x->event, "stall");
 
 	if (fmt == AP_FMT_JSON) {
-		json_t *o = common(x->event, x->ts, x->pid);
+		json_t *o = finding_json(x);
 
-		json_object_set_new(o, "tid", json_integer(x->tid));
 		json_object_set_new(o, "duration_ms",
 				    json_real(x->duration_ms));
 		if (is_stall) {
@@ -153,8 +174,10 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 		return;
 	}
 	if (is_stall) {
-		fprintf(f, "STALL    %5.0f%s ms  loop tid %u  ", x->duration_ms,
-			x->in_progress ? "+" : "", x->tid);
+		fprintf(f, "STALL    %5.0f%s ms  ", x->duration_ms,
+			x->in_progress ? "+" : "");
+		text_tid(f, x);
+		fputs("  ", f);
 	} else {
 		fprintf(f, "BLOCKING %5.0f%s ms  %s", x->duration_ms,
 			x->in_progress ? "+" : "", x->syscall);
@@ -164,7 +187,9 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 				fprintf(f, " (%s %s)", x->fdd->kind,
 					x->fdd->target);
 		}
-		fprintf(f, "  loop tid %u  ", x->tid);
+		fputs("  ", f);
+		text_tid(f, x);
+		fputs("  ", f);
 	}
 	text_stack(f, &x->stack);
 	if (x->in_progress)
@@ -176,25 +201,27 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 {
 	if (fmt == AP_FMT_JSON) {
-		json_t *o = common("summary", s->ts, s->pid);
+		json_t *o = common("summary", s->ts, s->pid, s->ns_pid);
 		json_t *loops = json_array();
 
 		json_object_set_new(o, "start_ts", json_real(s->start_ts));
 		json_object_set_new(o, "end_ts", json_real(s->end_ts));
 		for (int i = 0; i < s->nloops; i++) {
 			const struct ap_loop_summary *l = &s->loops[i];
+			json_t *lo;
 
-			json_array_append_new(
-				loops,
-				json_pack("{s:i, s:I, s:f, s:f, s:f, s:I, s:I}",
-					  "tid", (int)l->tid, "iterations",
-					  (json_int_t)l->iterations, "busy_ms",
-					  l->busy_ms, "idle_ms", l->idle_ms,
-					  "max_iteration_ms",
-					  l->max_iteration_ms, "stalls",
-					  (json_int_t)l->stalls,
-					  "blocking_syscalls",
-					  (json_int_t)l->blocking_syscalls));
+			lo = json_pack("{s:i, s:I, s:f, s:f, s:f, s:I, s:I}",
+				       "tid", (int)l->tid, "iterations",
+				       (json_int_t)l->iterations, "busy_ms",
+				       l->busy_ms, "idle_ms", l->idle_ms,
+				       "max_iteration_ms", l->max_iteration_ms,
+				       "stalls", (json_int_t)l->stalls,
+				       "blocking_syscalls",
+				       (json_int_t)l->blocking_syscalls);
+			if (l->ns_tid && l->ns_tid != l->tid)
+				json_object_set_new(lo, "ns_tid",
+						    json_integer(l->ns_tid));
+			json_array_append_new(loops, lo);
 		}
 		json_object_set_new(o, "loops", loops);
 		json_object_set_new(o, "stalls", json_integer(s->stalls));

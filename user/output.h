@@ -17,9 +17,12 @@ struct ap_stack_out {
 };
 
 struct ap_finding {
-	const char *event; /* "stall", "blocking_syscall" */
+	const char *event; /* "loop", "stall", "blocking_syscall" */
 	pid_t pid;
 	uint32_t tid;
+	/* the same in the target's own PID namespace; 0 when not different */
+	pid_t ns_pid;
+	uint32_t ns_tid;
 	double ts; /* CLOCK_MONOTONIC seconds */
 	double duration_ms;
 	struct ap_stack_out stack;
@@ -36,6 +39,7 @@ struct ap_finding {
 
 struct ap_loop_summary {
 	uint32_t tid;
+	uint32_t ns_tid; /* 0: same as tid */
 	uint64_t iterations;
 	double busy_ms, idle_ms, max_iteration_ms;
 	uint64_t stalls, blocking_syscalls;
@@ -43,6 +47,7 @@ struct ap_loop_summary {
 
 struct ap_summary {
 	pid_t pid;
+	pid_t ns_pid; /* 0: same as pid */
 	double ts, start_ts, end_ts;
 	int nloops;
 	const struct ap_loop_summary *loops;
@@ -51,8 +56,8 @@ struct ap_summary {
 	const char *python;   /* "3.11.2" */
 };
 
-void output__loop(FILE *f, enum ap_format fmt, pid_t pid, double ts,
-		  uint32_t tid, const struct ap_stack_out *stack);
+/* A newly found loop thread: event "loop", with its stack. */
+void output__loop(FILE *f, enum ap_format fmt, const struct ap_finding *x);
 void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x);
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s);
 

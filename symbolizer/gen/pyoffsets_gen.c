@@ -6,53 +6,110 @@
  *   cc -I$PREFIX/include/python3.X -I$PREFIX/include/python3.X/internal \
  *      symbolizer/gen/pyoffsets_gen.c -o /tmp/gen && /tmp/gen
  *
- * The row is data: commit its output, never include CPython headers in the
- * tool itself.
+ * The row is data: commit its output; the tool never includes CPython's
+ * headers.  This file is the one place that knows the fields' source names.
  */
 #define Py_BUILD_CORE 1
 #include <Python.h>
 #include <stddef.h>
 #include <stdio.h>
+#if PY_VERSION_HEX >= 0x030b0000
 #include <internal/pycore_frame.h>
+#else
+#include <frameobject.h>
+#endif
+#if PY_VERSION_HEX >= 0x03090000
 #include <internal/pycore_interp.h>
 #include <internal/pycore_runtime.h>
+#else
+#include <internal/pycore_pystate.h>
+#endif
+
+#define OFF(name, type, field) \
+	printf("\t\t." #name " = %zu,\n", offsetof(type, field))
 
 int main(void)
 {
 	printf("\t{\n");
-	printf("\t\t.major = %d, .minor = %d,\n", PY_MAJOR_VERSION, PY_MINOR_VERSION);
-	printf("\t\t.runtime_interpreters_head = %zu,\n",
-	       offsetof(_PyRuntimeState, interpreters.head));
-	printf("\t\t.interp_next = %zu,\n", offsetof(PyInterpreterState, next));
-	printf("\t\t.interp_threads_head = %zu,\n",
-	       offsetof(PyInterpreterState, threads.head));
-	printf("\t\t.tstate_next = %zu,\n", offsetof(PyThreadState, next));
-	printf("\t\t.tstate_native_thread_id = %zu,\n",
-	       offsetof(PyThreadState, native_thread_id));
-	printf("\t\t.tstate_frame = %zu,\n", offsetof(PyThreadState, cframe));
-	printf("\t\t.cframe_current_frame = %zu,\n",
-	       offsetof(_PyCFrame, current_frame));
-	printf("\t\t.frame_code = %zu,\n", offsetof(_PyInterpreterFrame, f_code));
-	printf("\t\t.frame_previous = %zu,\n",
-	       offsetof(_PyInterpreterFrame, previous));
-	printf("\t\t.frame_instr = %zu,\n",
-	       offsetof(_PyInterpreterFrame, prev_instr));
-	printf("\t\t.frame_owner = %zu,\n", offsetof(_PyInterpreterFrame, owner));
-	printf("\t\t.code_filename = %zu,\n", offsetof(PyCodeObject, co_filename));
-	printf("\t\t.code_name = %zu,\n", offsetof(PyCodeObject, co_name));
-	printf("\t\t.code_qualname = %zu,\n", offsetof(PyCodeObject, co_qualname));
-	printf("\t\t.code_firstlineno = %zu,\n",
-	       offsetof(PyCodeObject, co_firstlineno));
-	printf("\t\t.code_linetable = %zu,\n", offsetof(PyCodeObject, co_linetable));
-	printf("\t\t.code_adaptive = %zu,\n",
-	       offsetof(PyCodeObject, co_code_adaptive));
-	printf("\t\t.unicode_state = %zu,\n", offsetof(PyASCIIObject, state));
-	printf("\t\t.unicode_length = %zu,\n", offsetof(PyASCIIObject, length));
+	printf("\t\t.major = %d, .minor = %d,\n", PY_MAJOR_VERSION,
+	       PY_MINOR_VERSION);
+	OFF(runtime_interpreters_head, _PyRuntimeState, interpreters.head);
+	OFF(interp_next, PyInterpreterState, next);
+	OFF(tstate_next, PyThreadState, next);
+	OFF(tstate_thread_id, PyThreadState, thread_id);
+#if PY_VERSION_HEX >= 0x030b0000
+	OFF(interp_threads_head, PyInterpreterState, threads.head);
+#else
+	OFF(interp_threads_head, PyInterpreterState, tstate_head);
+#endif
+#if PY_VERSION_HEX >= 0x030b0000
+	OFF(tstate_native_thread_id, PyThreadState, native_thread_id);
+#else
+	printf("\t\t.tstate_native_thread_id = -1,\n");
+#endif
+
+#if PY_VERSION_HEX >= 0x030d0000
+	printf("\t\t.linetable_kind = PY_LT_LOCATIONS,\n");
+	printf("\t\t.instr_kind = PY_INSTR_POINTER,\n");
+	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_CSTACK);
+	OFF(tstate_frame, PyThreadState, current_frame);
+	printf("\t\t.cframe_current_frame = -1,\n");
+	OFF(frame_code, _PyInterpreterFrame, f_executable);
+	OFF(frame_previous, _PyInterpreterFrame, previous);
+	OFF(frame_instr, _PyInterpreterFrame, instr_ptr);
+	OFF(frame_owner, _PyInterpreterFrame, owner);
+#elif PY_VERSION_HEX >= 0x030b0000
+	printf("\t\t.linetable_kind = PY_LT_LOCATIONS,\n");
+	printf("\t\t.instr_kind = PY_INSTR_POINTER,\n");
+#if PY_VERSION_HEX >= 0x030c0000
+	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_CSTACK);
+#else
+	printf("\t\t.owner_cstack = -1,\n");
+#endif
+	OFF(tstate_frame, PyThreadState, cframe);
+	OFF(cframe_current_frame, _PyCFrame, current_frame);
+	OFF(frame_code, _PyInterpreterFrame, f_code);
+	OFF(frame_previous, _PyInterpreterFrame, previous);
+	OFF(frame_instr, _PyInterpreterFrame, prev_instr);
+	OFF(frame_owner, _PyInterpreterFrame, owner);
+#else
+	printf("\t\t.linetable_kind = %s,\n",
+	       PY_VERSION_HEX >= 0x030a0000 ? "PY_LT_310" : "PY_LT_LNOTAB");
+	printf("\t\t.instr_kind = %s,\n", PY_VERSION_HEX >= 0x030a0000
+						  ? "PY_INSTR_LASTI_UNITS"
+						  : "PY_INSTR_LASTI_BYTES");
+	printf("\t\t.owner_cstack = -1,\n");
+	OFF(tstate_frame, PyThreadState, frame);
+	printf("\t\t.cframe_current_frame = -1,\n");
+	OFF(frame_code, PyFrameObject, f_code);
+	OFF(frame_previous, PyFrameObject, f_back);
+	OFF(frame_instr, PyFrameObject, f_lasti);
+	printf("\t\t.frame_owner = -1,\n");
+#endif
+	OFF(code_filename, PyCodeObject, co_filename);
+	OFF(code_name, PyCodeObject, co_name);
+#if PY_VERSION_HEX >= 0x030b0000
+	OFF(code_qualname, PyCodeObject, co_qualname);
+	OFF(code_linetable, PyCodeObject, co_linetable);
+	OFF(code_adaptive, PyCodeObject, co_code_adaptive);
+#else
+	printf("\t\t.code_qualname = -1,\n");
+#if PY_VERSION_HEX >= 0x030a0000
+	OFF(code_linetable, PyCodeObject, co_linetable);
+#else
+	OFF(code_linetable, PyCodeObject, co_lnotab);
+#endif
+	printf("\t\t.code_adaptive = %zu,\n", sizeof(PyCodeObject));
+#endif
+	OFF(code_firstlineno, PyCodeObject, co_firstlineno);
+	OFF(unicode_state, PyASCIIObject, state);
+	OFF(unicode_length, PyASCIIObject, length);
 	printf("\t\t.unicode_ascii_data = %zu,\n", sizeof(PyASCIIObject));
-	printf("\t\t.unicode_compact_data = %zu,\n", sizeof(PyCompactUnicodeObject));
-	printf("\t\t.bytes_size = %zu,\n", offsetof(PyVarObject, ob_size));
-	printf("\t\t.bytes_data = %zu,\n", offsetof(PyBytesObject, ob_sval));
-	printf("\t\t.object_type = %zu,\n", offsetof(PyObject, ob_type));
+	printf("\t\t.unicode_compact_data = %zu,\n",
+	       sizeof(PyCompactUnicodeObject));
+	OFF(bytes_size, PyVarObject, ob_size);
+	OFF(bytes_data, PyBytesObject, ob_sval);
+	OFF(object_type, PyObject, ob_type);
 	printf("\t},\n");
 	return 0;
 }

@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -30,22 +29,101 @@ MISBEHAVE = os.path.join(WORKLOADS, "misbehave.py")
 BAD_MS = 250  # what each bad call in misbehave.py lasts
 
 
-def pyenv_python(version):
-    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+def pyenv_root():
     try:
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True,
-                              check=True).stdout.strip() or root
+        return subprocess.run(["pyenv", "root"], capture_output=True, text=True,
+                              check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        pass
-    exe = os.path.join(root, "versions", version, "bin",
-                       "python" + ".".join(version.split(".")[:2]))
-    return exe if os.access(exe, os.X_OK) else None
+        return os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
 
 
-INTERPRETERS = [
-    ("debian-3.11", "/usr/bin/python3.11"),
-    ("pyenv-3.11.7", pyenv_python("3.11.7")),
-]
+def sid_chroot():
+    """The shared sid chroot (made once, cached), or None with a reason."""
+    try:
+        r = subprocess.run([os.path.join(ROOT, "tests", "setup", "sid-chroot.sh")],
+                           capture_output=True, text=True, timeout=1200)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, str(e)
+    if r.returncode:
+        return None, r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"
+    return r.stdout.strip(), None
+
+
+class Interp:
+    """A Python to run workloads with: where it is, how it is started, and
+    where the workload files are as the target sees them."""
+
+    def __init__(self, name, argv, root="/", pidns=False, missing=None):
+        self.name, self.argv, self.root, self.pidns = name, argv, root, pidns
+        self.missing = missing
+        self.target_dir = WORKLOADS if root == "/" else "/asyncprobe-tests"
+        self.host_dir = WORKLOADS if root == "/" else root + self.target_dir
+
+    def prepare(self):
+        if self.root != "/":
+            os.makedirs(self.host_dir, exist_ok=True)
+            for f in os.listdir(WORKLOADS):
+                if f.endswith(".py"):
+                    shutil.copy(os.path.join(WORKLOADS, f), self.host_dir)
+
+    def command(self, script, *args):
+        argv = list(self.argv)
+        if self.root != "/":
+            argv = ["chroot", self.root] + argv
+        if self.pidns:
+            argv = ["unshare", "--pid", "--fork", "--mount-proc"] + argv
+        return argv + [os.path.join(self.target_dir, script), *args]
+
+    def start(self, script, *args, **kw):
+        """Popen of the workload, and the host PID of the Python in it."""
+        p = subprocess.Popen(self.command(script, *args), **kw)
+        pid = p.pid
+        if self.pidns:  # unshare forks: the Python is its child
+            for _ in range(100):
+                try:
+                    with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                        kids = f.read().split()
+                except OSError:
+                    kids = []
+                if kids:
+                    pid = int(kids[0])
+                    break
+                time.sleep(0.02)
+        return p, pid
+
+    def python_can(self, module):
+        return subprocess.run(self.command_c("import " + module),
+                              capture_output=True).returncode == 0
+
+    def command_c(self, code):
+        argv = list(self.argv)
+        if self.root != "/":
+            argv = ["chroot", self.root] + argv
+        return argv + ["-c", code]
+
+
+def interpreters():
+    pyenv = pyenv_root()
+    out = []
+    for v in ("3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"):
+        exe = os.path.join(pyenv, "versions", v, "bin", "python" + v.rsplit(".", 1)[0])
+        out.append(Interp("pyenv-" + v, [exe],
+                          missing=None if os.access(exe, os.X_OK) else exe + " not installed"))
+    out.append(Interp("debian-3.11", ["/usr/bin/python3.11"]))
+    chroot, why = (None, "not needed") if not NEED_CHROOT else sid_chroot()
+    for v in ("3.13", "3.14", "3.15"):
+        out.append(Interp("sid-chroot-" + v, ["/usr/bin/python" + v], root=chroot or "/",
+                          missing=None if chroot else "sid chroot: %s" % why))
+    # own PID namespaces: tids inside differ from the host's
+    out.append(Interp("debian-3.11-pidns", ["/usr/bin/python3.11"], pidns=True))
+    out.append(Interp("pyenv-3.10.13-pidns", out[2].argv, pidns=True, missing=out[2].missing))
+    out.append(Interp("sid-chroot-3.14-pidns", ["/usr/bin/python3.14"], root=chroot or "/",
+                      pidns=True, missing=None if chroot else "sid chroot: %s" % why))
+    return out
+
+
+NEED_CHROOT = True
+EXPECT_FILE = MISBEHAVE  # the workload as the current target sees it
 
 
 def marker_line(mode, path=MISBEHAVE):
@@ -101,25 +179,27 @@ class Lines:
         return self.all
 
 
-def run_workload(python, mode, extra=(), settle=0.3, probe_args=()):
-    """Start misbehave.py MODE, attach asyncprobe, trigger, collect events."""
-    tmp = tempfile.mkdtemp(prefix="asyncprobe-test-")
-    trigger = os.path.join(tmp, "go")
-    wl = subprocess.Popen([python, MISBEHAVE, mode, trigger, *extra],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json"):
+    """Start misbehave.py MODE, attach asyncprobe, trigger, collect output."""
+    global EXPECT_FILE
+    EXPECT_FILE = os.path.join(interp.target_dir, "misbehave.py")
+    name = "trigger-%d-%d" % (os.getpid(), time.monotonic_ns())
+    trigger_host = os.path.join(interp.host_dir, name)
+    wl, pid = interp.start("misbehave.py", mode, os.path.join(interp.target_dir, name),
+                           *extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     probe = None
     try:
         time.sleep(settle)
         if wl.poll() is not None:
             raise AssertionError("workload died: " + wl.stderr.read())
-        probe = subprocess.Popen([PROBE, "-p", str(wl.pid), "-f", "json", "-d", "30",
-                                  *probe_args],
+        probe = subprocess.Popen([PROBE, "-p", str(pid), "-f", fmt, "-d", "30", *probe_args],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out = Lines(probe.stdout)
-        if not out.until(lambda l: '"event":"loop"' in l, 10):
+        ready = '"event":"loop"' if fmt == "json" else "LOOP"
+        if not out.until(lambda l: ready in l, 10):
             err = probe.stderr.read() if probe.poll() is not None else "(still running)"
             raise AssertionError("no loop event within 10 s; stderr: " + err)
-        open(trigger, "w").close()
+        open(trigger_host, "w").close()
         wl_out = Lines(wl.stdout)
         if not wl_out.until(lambda l: l.strip() == "done", 20):
             raise AssertionError("workload did not finish its bad calls")
@@ -130,14 +210,19 @@ def run_workload(python, mode, extra=(), settle=0.3, probe_args=()):
         err = probe.stderr.read()
         if rc != 0:
             raise AssertionError("asyncprobe exit %d: %s" % (rc, err))
+        if fmt != "json":
+            return "".join(lines), pid
         events = [json.loads(l) for l in lines if l.strip()]
-        return events, wl.pid
+        return events, pid
     finally:
         for p in (probe, wl):
             if p and p.poll() is None:
                 p.kill()
                 p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            os.unlink(trigger_host)
+        except OSError:
+            pass
 
 
 def check_common(events, pid):
@@ -161,7 +246,7 @@ def check_common(events, pid):
 
 
 def frame_ok(fr, function, mode):
-    return (fr["function"] == function and fr["file"] == MISBEHAVE and
+    return (fr["function"] == function and fr["file"] == EXPECT_FILE and
             fr["line"] == marker_line(mode) and isinstance(fr["line"], int))
 
 
@@ -188,7 +273,7 @@ def expect_stalls(events, function, mode, n=3):
 
 def expect_blocking(events, syscall, function, mode, innermost=True, n=3, pred=None):
     def ok(e):
-        if e["syscall"] != syscall:
+        if e["syscall"] not in (syscall if isinstance(syscall, set) else {syscall}):
             return False
         frames = e["stack"][:1] if innermost else e["stack"]
         if not any(frame_ok(f, function, mode) for f in frames):
@@ -200,6 +285,9 @@ def expect_blocking(events, syscall, function, mode, innermost=True, n=3, pred=N
 
 
 # --- tests ------------------------------------------------------------------
+
+# time.sleep: clock_nanosleep since 3.11, select() before
+SLEEP = {"clock_nanosleep", "pselect6", "select"}
 
 def t_cpu(py):
     ev, pid = run_workload(py, "cpu")
@@ -213,7 +301,7 @@ def t_cpu(py):
 def t_sleep(py):
     ev, pid = run_workload(py, "sleep")
     check_common(ev, pid)
-    expect_blocking(ev, "clock_nanosleep", "nap", "sleep")
+    expect_blocking(ev, SLEEP, "nap", "sleep")
     expect_stalls(ev, "nap", "sleep")
 
 
@@ -262,7 +350,7 @@ def t_two_loops(py):
     """Two event loops in two threads, both misbehaving: both are found."""
     ev, pid = run_workload(py, "sleep", ["--two-loops"])
     s = check_common(ev, pid)
-    blocks = expect_blocking(ev, "clock_nanosleep", "nap", "sleep", n=6)
+    blocks = expect_blocking(ev, SLEEP, "nap", "sleep", n=6)
     tids = {e["tid"] for e in blocks}
     assert len(tids) == 2 and pid in tids, tids
     assert {l["tid"] for l in s["loops"]} == tids
@@ -271,7 +359,7 @@ def t_two_loops(py):
 def t_thread(py):
     ev, pid = run_workload(py, "sleep", ["--thread"])
     s = check_common(ev, pid)
-    blocks = expect_blocking(ev, "clock_nanosleep", "nap", "sleep")
+    blocks = expect_blocking(ev, SLEEP, "nap", "sleep")
     assert all(e["tid"] != pid for e in blocks), "loop thread should not be the main thread"
     assert [l for l in s["loops"] if l["tid"] == blocks[0]["tid"]]
 
@@ -281,43 +369,27 @@ def t_poll_first(py):
     thread is first rejected as a loop, then found when its loop starts."""
     ev, pid = run_workload(py, "sleep", ["--poll-first"], settle=0.1)
     check_common(ev, pid)
-    expect_blocking(ev, "clock_nanosleep", "nap", "sleep")
+    expect_blocking(ev, SLEEP, "nap", "sleep")
 
 
 def t_uvloop(py):
-    if subprocess.run([py, "-c", "import uvloop"], capture_output=True).returncode:
-        raise Skip("uvloop is not importable by " + py)
+    if not py.python_can("uvloop"):
+        raise Skip("uvloop is not importable by " + " ".join(py.argv))
     ev, pid = run_workload(py, "cpu", ["--uvloop"])
     check_common(ev, pid)
     expect_stalls(ev, "burn", "cpu")
     ev, pid = run_workload(py, "sleep", ["--uvloop"])
-    expect_blocking(ev, "clock_nanosleep", "nap", "sleep")
+    expect_blocking(ev, SLEEP, "nap", "sleep")
 
 
 def t_text_output(py):
     """The default text format names the culprit on one line."""
-    tmp = tempfile.mkdtemp(prefix="asyncprobe-test-")
-    trigger = os.path.join(tmp, "go")
-    wl = subprocess.Popen([py, MISBEHAVE, "sleep", trigger], stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.3)
-        probe = subprocess.Popen([PROBE, "-p", str(wl.pid), "-d", "4"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        out = Lines(probe.stdout)
-        assert out.until(lambda l: l.startswith("LOOP"), 10), "no LOOP line"
-        open(trigger, "w").close()
-        lines = out.rest(15)
-        assert probe.wait(10) == 0
-        text = "".join(lines)
-        want = "nap (workloads/misbehave.py:%d)" % marker_line("sleep")
-        assert re.search(r"^BLOCKING +2\d\d ms  clock_nanosleep  loop tid \d+  " + re.escape(want),
-                         text, re.M), text
-        assert re.search(r"^STALL +2\d\d ms  loop tid \d+  " + re.escape(want), text, re.M), text
-        assert "Summary: PID %d" % wl.pid in text
-    finally:
-        wl.kill()
-        wl.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+    text, pid = run_workload(py, "sleep", fmt="text")
+    want = "nap (%s:%d)" % ("/".join(EXPECT_FILE.split("/")[-2:]), marker_line("sleep"))
+    assert re.search(r"^BLOCKING +2\d\d ms  (clock_nanosleep|pselect6|select)  loop tid \d+.*  "
+                     + re.escape(want), text, re.M), text
+    assert re.search(r"^STALL +2\d\d ms  loop tid \d+.*  " + re.escape(want), text, re.M), text
+    assert "Summary: PID %d" % pid in text
 
 
 def t_hang(py):
@@ -353,14 +425,31 @@ def t_hooks(py):
                 "no loop event" in str(e), (hooks, e)
             continue
         check_common(ev, pid)
-        expect_blocking(ev, "clock_nanosleep", "nap", "sleep")
+        expect_blocking(ev, SLEEP, "nap", "sleep")
         expect_stalls(ev, "nap", "sleep")
         worked += 1
     assert worked >= 2, "fewer than two hook variants work here"
 
 
+def t_pidns(py):
+    """In its own PID namespace the target knows other ids: findings carry
+    the host's and, beside them, the namespace's."""
+    if not py.pidns:
+        raise Skip("not a PID-namespace target")
+    ev, pid = run_workload(py, "sleep", ["--thread"])
+    s = check_common(ev, pid)
+    loops = [e for e in ev if e["event"] == "loop"]
+    assert loops and all("ns_tid" in e and e["ns_tid"] != e["tid"] for e in loops), loops
+    assert s.get("ns_pid") == 1, s
+    blocks = expect_blocking(ev, SLEEP, "nap", "sleep")
+    assert all(e.get("ns_pid") == 1 and e["ns_tid"] != e["tid"] for e in blocks)
+    assert os.path.exists("/proc/%d/task/%d" % (pid, blocks[0]["tid"])), "tid is not the host's"
+
+
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
-                   t_hooks, t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output]
+                   t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output, t_pidns]
+# about the kernel, not the interpreter: run with the first one only
+ONCE = [t_hooks]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------
@@ -423,8 +512,8 @@ def t_cli_no_privilege():
 
 def t_cli_target_exits():
     """The run ends with a summary, exit 0, soon after the target exits."""
-    py = "/usr/bin/python3.11"
-    wl = subprocess.Popen([py, "-c", "import asyncio\nasyncio.run(asyncio.sleep(1.5))"])
+    wl = subprocess.Popen(["/usr/bin/python3.11", "-c",
+                           "import asyncio\nasyncio.run(asyncio.sleep(1.5))"])
     time.sleep(0.3)
     t0 = time.monotonic()
     rc, out, err = cli(["-p", str(wl.pid), "-f", "json"])
@@ -440,6 +529,7 @@ GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_bad_args,
 
 
 def main():
+    global NEED_CHROOT
     ap = argparse.ArgumentParser()
     ap.add_argument("-k", default="", help="run tests whose name contains this")
     ap.add_argument("-v", action="store_true")
@@ -447,18 +537,27 @@ def main():
     if os.geteuid() != 0:
         print("integration tests need root (BPF)", file=sys.stderr)
         return 2
+    NEED_CHROOT = not args.k or "sid" in args.k or not any(
+        args.k in t.__name__ for t in GLOBAL)
     cases = [(t.__name__, t, ()) for t in GLOBAL]
-    for name, py in INTERPRETERS:
-        for t in PER_INTERPRETER:
-            cases.append(("%s[%s]" % (t.__name__, name), t, (py,)))
+    interps = interpreters()
+    for i, interp in enumerate(interps):
+        for t in PER_INTERPRETER + (ONCE if interp.name == "debian-3.11" else []):
+            if t is t_pidns and not interp.pidns:
+                continue
+            cases.append(("%s[%s]" % (t.__name__, interp.name), t, (interp,)))
     passed = failed = skipped = 0
+    prepared = set()
     for name, fn, fargs in cases:
         if args.k not in name:
             continue
-        if fargs and fargs[0] is None:
-            print("SKIP %s: interpreter not installed" % name, flush=True)
+        if fargs and fargs[0].missing:
+            print("SKIP %s: %s" % (name, fargs[0].missing), flush=True)
             skipped += 1
             continue
+        if fargs and fargs[0].name not in prepared:
+            fargs[0].prepare()
+            prepared.add(fargs[0].name)
         t0 = time.monotonic()
         try:
             fn(*fargs)

@@ -229,7 +229,7 @@ static void test_resolve_hostile(void **state)
 	free(name);
 }
 
-static int count_cb(void *ctx, uint64_t tid, uint64_t tstate)
+static int count_cb(void *ctx, uint32_t host, uint32_t ns, uint64_t tstate)
 {
 	(*(int *)ctx)++;
 	return 0;
@@ -249,8 +249,10 @@ static void test_walks(void **state)
 	put_u64(runtime, o->runtime_interpreters_head, (uintptr_t)interp);
 	put_u64(interp, o->interp_threads_head, (uintptr_t)ts1);
 	put_u64(ts1, o->tstate_next, (uintptr_t)ts2);
-	put_u64(ts1, o->tstate_native_thread_id, 100);
-	put_u64(ts2, o->tstate_native_thread_id, 101);
+	/* both claim this (single-threaded) test's tid; a tid that is not a
+	 * live thread of the process is skipped */
+	put_u64(ts1, (size_t)o->tstate_native_thread_id, (uint64_t)getpid());
+	put_u64(ts2, (size_t)o->tstate_native_thread_id, (uint64_t)getpid());
 	target.runtime = (uintptr_t)runtime;
 	assert_int_equal(py_target__threads(&target, count_cb, &n), 2);
 	assert_int_equal(n, 2);

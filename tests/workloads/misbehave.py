@@ -68,22 +68,26 @@ def run_child(seconds):
 
 
 LOCK = threading.Lock()
+HOLD_FOR = [0.0]
+WANT_HELD = threading.Event()
 
 
-def hold_lock(seconds):
-    LOCK.acquire()
-    time.sleep(seconds)
-    LOCK.release()
+def holder():
+    """Started before the trigger: holds LOCK whenever asked to."""
+    while True:
+        WANT_HELD.wait()
+        WANT_HELD.clear()
+        with LOCK:
+            time.sleep(HOLD_FOR[0])
 
 
 def take_lock(seconds):
-    t = threading.Thread(target=hold_lock, args=(seconds,), daemon=True)
-    t.start()
-    while not LOCK.locked():
+    HOLD_FOR[0] = seconds
+    WANT_HELD.set()
+    while not LOCK.locked():  # short sleeps until the holder has it
         time.sleep(0.001)
     with LOCK:  # LINE:lock
         pass
-    t.join()
 
 
 BAD = {
@@ -156,6 +160,8 @@ if __name__ == "__main__":
         for _ in range(3):
             subprocess.run(["true"], capture_output=True, check=True)
             time.sleep(0.4)
+    if mode in ("lock", "deadlock"):
+        threading.Thread(target=holder, daemon=True, name="holder").start()
     if "--noise" in sys.argv:
         threading.Thread(target=noise, daemon=True, name="noise").start()
     if "--two-loops" in sys.argv:

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Prints one row of symbolizer/pydebug.c: where, inside CPython 3.13+'s
+ * _Py_DebugOffsets, the offsets asyncprobe reads are kept, plus the few
+ * constants that struct does not carry.  Build it against each version's
+ * internal headers (as pyoffsets_gen.c) and commit the output.
+ */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <internal/pycore_runtime.h>
+#if PY_VERSION_HEX >= 0x030e0000
+#include <internal/pycore_debug_offsets.h>
+#include <internal/pycore_stackref.h>
+#include <internal/pycore_interpframe_structs.h>
+#else
+#include <internal/pycore_frame.h>
+#endif
+
+#define OFF(name, field) \
+	printf("\t\t." #name " = %zu,\n", offsetof(_Py_DebugOffsets, field))
+
+int main(void)
+{
+	printf("\t{\n");
+	printf("\t\t.major = %d, .minor = %d,\n", PY_MAJOR_VERSION,
+	       PY_MINOR_VERSION);
+	printf("\t\t.size = %zu,\n", sizeof(_Py_DebugOffsets));
+	OFF(version, version);
+	OFF(free_threaded, free_threaded);
+	OFF(runtime_size, runtime_state.size);
+	OFF(runtime_interpreters_head, runtime_state.interpreters_head);
+	OFF(interp_size, interpreter_state.size);
+	OFF(interp_next, interpreter_state.next);
+	OFF(interp_threads_head, interpreter_state.threads_head);
+	OFF(tstate_size, thread_state.size);
+	OFF(tstate_next, thread_state.next);
+	OFF(tstate_current_frame, thread_state.current_frame);
+	OFF(tstate_thread_id, thread_state.thread_id);
+	OFF(tstate_native_thread_id, thread_state.native_thread_id);
+	OFF(frame_size, interpreter_frame.size);
+	OFF(frame_previous, interpreter_frame.previous);
+	OFF(frame_executable, interpreter_frame.executable);
+	OFF(frame_instr_ptr, interpreter_frame.instr_ptr);
+	OFF(frame_owner, interpreter_frame.owner);
+	OFF(code_size, code_object.size);
+	OFF(code_filename, code_object.filename);
+	OFF(code_name, code_object.name);
+	OFF(code_qualname, code_object.qualname);
+	OFF(code_linetable, code_object.linetable);
+	OFF(code_firstlineno, code_object.firstlineno);
+	OFF(code_adaptive, code_object.co_code_adaptive);
+	OFF(pyobject_ob_type, pyobject.ob_type);
+	OFF(bytes_ob_size, bytes_object.ob_size);
+	OFF(bytes_ob_sval, bytes_object.ob_sval);
+	OFF(unicode_state, unicode_object.state);
+	OFF(unicode_length, unicode_object.length);
+	OFF(unicode_asciiobject_size, unicode_object.asciiobject_size);
+#if PY_VERSION_HEX >= 0x030e0000
+	/* interpreter-owned entry frames and C-stack shims: both skipped */
+	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_INTERPRETER);
+	printf("\t\t.code_tag_mask = %d,\n", (int)Py_TAG_BITS);
+#else
+	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_CSTACK);
+	printf("\t\t.code_tag_mask = 0,\n");
+#endif
+	printf("\t},\n");
+	return 0;
+}
