@@ -23,7 +23,7 @@ endif
 
 PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
 	libcmocka-dev pkg-config linux-libc-dev make gcc python3 python3-aiohttp \
-	python3-uvloop iproute2
+	python3-uvloop debootstrap util-linux
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \

@@ -126,7 +126,7 @@ static __always_inline void event_submit(struct ap_event *e)
 }
 
 struct walk_ctx {
-	__u64 p; /* next frame to read */
+	__u64 p;    /* next frame to read */
 	__u64 mask; /* clears the tag bits of a code pointer */
 	struct ap_frame *frames;
 	__u32 n;
@@ -144,7 +144,8 @@ static long walk_step(__u32 i, void *arg)
 
 	if (!p)
 		return 1;
-	if (bpf_probe_read_user(&code, sizeof(code), (void *)(p + py.frame_code)) ||
+	if (bpf_probe_read_user(&code, sizeof(code),
+				(void *)(p + py.frame_code)) ||
 	    bpf_probe_read_user(&instr, sizeof(instr),
 				(void *)(p + py.frame_instr)) ||
 	    (py.frame_owner >= 0 &&
@@ -185,7 +186,8 @@ static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
 	*nframes = 0;
 	if (!tsp)
 		return AP_F_NO_TSTATE;
-	if (bpf_probe_read_user(&p, sizeof(p), (void *)(*tsp + py.tstate_frame)))
+	if (bpf_probe_read_user(&p, sizeof(p),
+				(void *)(*tsp + py.tstate_frame)))
 		return AP_F_READ_ERR;
 	if (py.cframe_frame >= 0 && p &&
 	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + py.cframe_frame)))
@@ -313,11 +315,11 @@ static __always_inline struct ap_loop *loop_get(__u32 tid, __u32 kind, int fd,
 		/* A thread is a candidate again when it waits differently:
 		 * rejected, then a new selector (asyncio.run after a
 		 * subprocess poll); or an epoll wait after poll ones. */
-		bool again = l->ignored ? kind != l->kind ||
-						  (kind == AP_SEL_EPOLL &&
-						   fd != l->loop_fd)
-					: l->kind == AP_SEL_POLL &&
-						  kind == AP_SEL_EPOLL;
+		bool again =
+			l->ignored ? kind != l->kind || (kind == AP_SEL_EPOLL &&
+							 fd != l->loop_fd)
+				   : l->kind == AP_SEL_POLL &&
+					     kind == AP_SEL_EPOLL;
 
 		if (!again)
 			return l;

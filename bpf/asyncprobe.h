@@ -43,7 +43,7 @@ struct ap_py_walk {
 	__s32 frame_owner;  /* -1: no owner field */
 	__s32 owner_cstack; /* owner value of C-stack shim frames; -1: none */
 	__u32 code_ptr_tag_mask; /* tag bits of a code pointer, cleared */
-	__u32 instr_size; /* 8: a pointer; 4: an int f_lasti (<= 3.10) */
+	__u32 instr_size;	 /* 8: a pointer; 4: an int f_lasti (<= 3.10) */
 };
 
 /* What a syscall's fd was when the thread blocked: read in the kernel,

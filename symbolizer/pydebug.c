@@ -7,7 +7,8 @@
 static const struct py_debug_layout layouts[] = {
 	/* pyenv 3.13.0 headers; Debian 3.13.18 prints the same layout */
 	{
-		.major = 3, .minor = 13,
+		.major = 3,
+		.minor = 13,
 		.size = 584,
 		.version = 8,
 		.free_threaded = 16,
@@ -44,7 +45,8 @@ static const struct py_debug_layout layouts[] = {
 	},
 	/* Debian 3.14.10 headers */
 	{
-		.major = 3, .minor = 14,
+		.major = 3,
+		.minor = 14,
 		.size = 760,
 		.version = 8,
 		.free_threaded = 16,
@@ -81,7 +83,8 @@ static const struct py_debug_layout layouts[] = {
 	},
 	/* Debian 3.15.2 headers */
 	{
-		.major = 3, .minor = 15,
+		.major = 3,
+		.minor = 15,
 		.size = 888,
 		.version = 8,
 		.free_threaded = 16,

@@ -7,10 +7,10 @@
 #include "linetable.h"
 #include "pysym.h"
 
-#define CACHE_SIZE 4096		   /* entries, power of two */
+#define CACHE_SIZE 4096		  /* entries, power of two */
 #define LINETABLE_MAX (64 * 1024) /* bytes; larger tables are garbage */
 #define CACHE_BYTES_MAX (16 * 1024 * 1024) /* line tables held at most */
-#define CODE_HDR_MAX 512	   /* bytes of a code object read at once */
+#define CODE_HDR_MAX 512 /* bytes of a code object read at once */
 
 struct code_entry {
 	uint64_t code; /* 0: empty */

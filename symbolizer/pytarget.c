@@ -159,7 +159,8 @@ static int task_ids(pid_t pid, struct py_task *tasks, int max)
 
 				if (strncmp(line, "NSpid:", 6))
 					continue;
-				/* the last number is the innermost namespace's */
+				/* the last number is the innermost namespace's
+				 */
 				while (*p) {
 					unsigned long v = strtoul(p, &end, 10);
 
@@ -181,7 +182,7 @@ static int task_ids(pid_t pid, struct py_task *tasks, int max)
 }
 
 static const struct py_task *task_by_ns(const struct py_task *tasks, int n,
-					 uint64_t ns)
+					uint64_t ns)
 {
 	for (int i = 0; i < n; i++)
 		if (tasks[i].ns == ns)
@@ -257,7 +258,8 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 {
 	char maps_path[64], line[PATH_MAX + 128], exe[PATH_MAX] = "";
 	struct mapping m;
-	int found = -ENOENT, saw_python = 0;
+	int found = -ENOENT, saw_python = 0, major, minor;
+	char seen[PATH_MAX] = "", supported[128];
 	FILE *f;
 
 	memset(t, 0, sizeof(*t));
@@ -299,7 +301,10 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 			*del = '\0';
 		if (!is_candidate(path) && strcmp(path, exe))
 			continue;
-		saw_python |= is_candidate(path);
+		if (is_candidate(path) && !saw_python) {
+			saw_python = 1;
+			snprintf(seen, sizeof(seen), "%s", path);
+		}
 		m.start = start;
 		m.end = end;
 		m.offset = off;
@@ -310,6 +315,14 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 	}
 	fclose(f);
 
+	if (found && saw_python && !version_from_name(seen, &major, &minor)) {
+		snprintf(err, errlen,
+			 "PID %d runs Python %d.%d (%s), which asyncprobe does "
+			 "not support; supported: %s",
+			 pid, major, minor, seen,
+			 supported_versions(supported, sizeof(supported)));
+		return -ENOTSUP;
+	}
 	if (found) {
 		snprintf(err, errlen,
 			 saw_python ? "PID %d (%s) maps a Python binary but no "
@@ -324,7 +337,8 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 		struct py_task tasks[1];
 
 		/* the main thread is listed first: its ns tid is the ns pid */
-		if (task_ids(pid, tasks, 1) == 1 && tasks[0].host == (uint32_t)pid)
+		if (task_ids(pid, tasks, 1) == 1 &&
+		    tasks[0].host == (uint32_t)pid)
 			t->ns_pid = (pid_t)tasks[0].ns;
 	}
 	return py_target__layout(t, err, errlen);
@@ -337,7 +351,8 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
  * thread; trust it once two or more threads agree.
  */
 static void pthread_tid_calibrate(struct py_target *t, const uint64_t *pthr,
-				  int n, const struct py_task *tasks, int ntasks)
+				  int n, const struct py_task *tasks,
+				  int ntasks)
 {
 	if (t->pthread_tid_sure || n <= 0)
 		return;
@@ -392,9 +407,10 @@ int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx)
 		if (read_u64(t->pid, interp + o->interp_threads_head, &ts))
 			break;
 		for (int j = 0; ts && j < MAX_THREADS && n < MAX_THREADS; j++) {
-			size_t id_off = o->tstate_native_thread_id >= 0
-						? (size_t)o->tstate_native_thread_id
-						: o->tstate_thread_id;
+			size_t id_off =
+				o->tstate_native_thread_id >= 0
+					? (size_t)o->tstate_native_thread_id
+					: o->tstate_thread_id;
 
 			if (read_u64(t->pid, ts + id_off, &ids[n]))
 				break;
@@ -411,7 +427,8 @@ int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx)
 			uint32_t tid = 0;
 
 			if (t->pthread_tid_off < 0 ||
-			    proc_read(t->pid, ids[i] + (uint64_t)t->pthread_tid_off,
+			    proc_read(t->pid,
+				      ids[i] + (uint64_t)t->pthread_tid_off,
 				      &tid, sizeof(tid)))
 				tid = 0;
 			ids[i] = tid;

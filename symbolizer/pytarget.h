@@ -14,18 +14,18 @@
 
 struct py_task {
 	uint32_t host; /* tid as this (the host's) PID namespace sees it */
-	uint32_t ns; /* tid in the target's own PID namespace */
+	uint32_t ns;   /* tid in the target's own PID namespace */
 };
 
 struct py_target {
 	pid_t pid;
-	pid_t ns_pid; /* its PID in its own namespace */
+	pid_t ns_pid;		 /* its PID in its own namespace */
 	int major, minor, micro; /* micro -1: unknown */
-	uint64_t runtime;      /* address of _PyRuntime in the target */
-	char object[PATH_MAX]; /* file that holds it, as the target sees it */
+	uint64_t runtime;	 /* address of _PyRuntime in the target */
+	char object[PATH_MAX];	 /* file that holds it, as the target sees it */
 	const struct py_offsets *off; /* the table's row, or &dyn */
-	struct py_offsets dyn; /* read from the target (3.13+) */
-	const char *layout_source; /* "_Py_DebugOffsets", "version table" */
+	struct py_offsets dyn;	      /* read from the target (3.13+) */
+	const char *layout_source;    /* "_Py_DebugOffsets", "version table" */
 	/* <= 3.10: where struct pthread keeps the kernel tid */
 	long pthread_tid_off;
 	bool pthread_tid_sure;
@@ -41,7 +41,7 @@ int proc_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen);
 
 typedef int (*py_thread_cb)(void *ctx, uint32_t host_tid, uint32_t ns_tid,
-			   uint64_t tstate);
+			    uint64_t tstate);
 
 /*
  * Call @cb for every live thread state of every interpreter (bounded

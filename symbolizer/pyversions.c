@@ -5,7 +5,8 @@
 static const struct py_offsets rows[] = {
 	/* pyenv 3.8.18 */
 	{
-		.major = 3, .minor = 8,
+		.major = 3,
+		.minor = 8,
 		.runtime_interpreters_head = 32,
 		.interp_next = 0,
 		.tstate_next = 8,
@@ -37,7 +38,8 @@ static const struct py_offsets rows[] = {
 	},
 	/* pyenv 3.9.18 */
 	{
-		.major = 3, .minor = 9,
+		.major = 3,
+		.minor = 9,
 		.runtime_interpreters_head = 32,
 		.interp_next = 0,
 		.tstate_next = 8,
@@ -69,7 +71,8 @@ static const struct py_offsets rows[] = {
 	},
 	/* pyenv 3.10.13 */
 	{
-		.major = 3, .minor = 10,
+		.major = 3,
+		.minor = 10,
 		.runtime_interpreters_head = 32,
 		.interp_next = 0,
 		.tstate_next = 8,
@@ -101,7 +104,8 @@ static const struct py_offsets rows[] = {
 	},
 	/* pyenv 3.11.7 and Debian 3.11.2 print the same row */
 	{
-		.major = 3, .minor = 11,
+		.major = 3,
+		.minor = 11,
 		.runtime_interpreters_head = 40,
 		.interp_next = 0,
 		.tstate_next = 8,
@@ -133,7 +137,8 @@ static const struct py_offsets rows[] = {
 	},
 	/* pyenv 3.12.1 */
 	{
-		.major = 3, .minor = 12,
+		.major = 3,
+		.minor = 12,
 		.runtime_interpreters_head = 40,
 		.interp_next = 0,
 		.tstate_next = 8,
@@ -165,7 +170,8 @@ static const struct py_offsets rows[] = {
 	},
 	/* pyenv 3.13.0; at attach _Py_DebugOffsets is preferred */
 	{
-		.major = 3, .minor = 13,
+		.major = 3,
+		.minor = 13,
 		.runtime_interpreters_head = 632,
 		.interp_next = 7264,
 		.tstate_next = 8,

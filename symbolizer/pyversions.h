@@ -37,7 +37,7 @@ struct py_offsets {
 	size_t interp_next;
 	size_t interp_threads_head;
 	size_t tstate_next;
-	size_t tstate_thread_id; /* pthread_t */
+	size_t tstate_thread_id;      /* pthread_t */
 	long tstate_native_thread_id; /* 3.11+; -1: map from thread_id */
 	size_t tstate_frame; /* -> cframe when cframe_current_frame >= 0 */
 	long cframe_current_frame;
@@ -50,7 +50,7 @@ struct py_offsets {
 	long code_qualname; /* 3.11+; -1: use co_name */
 	size_t code_firstlineno;
 	size_t code_linetable; /* co_lnotab <= 3.9 */
-	size_t code_adaptive; /* bytecode (3.11+); else sizeof(PyCodeObject) */
+	size_t code_adaptive;  /* bytecode (3.11+); else sizeof(PyCodeObject) */
 	size_t unicode_state;
 	size_t unicode_length;
 	size_t unicode_ascii_data;

@@ -147,7 +147,8 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			}
 			break;
 		case 'H':
-			if (strcmp(optarg, "auto") && strcmp(optarg, "fentry") &&
+			if (strcmp(optarg, "auto") &&
+			    strcmp(optarg, "fentry") &&
 			    strcmp(optarg, "kprobe") &&
 			    strcmp(optarg, "tracepoint") &&
 			    strcmp(optarg, "sys_enter")) {

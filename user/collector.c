@@ -74,7 +74,7 @@ struct collector {
 	char python[32];
 	const char *variant;
 	bool uvloop_checked, uvloop;
-	uint32_t seen[MAX_TRACKED]; /* host tids of the Python threads */
+	uint32_t seen[MAX_TRACKED];    /* host tids of the Python threads */
 	uint32_t seen_ns[MAX_TRACKED]; /* the same in the target's namespace */
 	int nseen;
 };
@@ -336,9 +336,9 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 		struct ap_loop l;
 
 		/* asleep in its wait, the stack read was stable: final */
-		if (n > 0 && !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-						   sizeof(lr->tid), &l,
-						   sizeof(l), 0) &&
+		if (n > 0 &&
+		    !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+					  sizeof(lr->tid), &l, sizeof(l), 0) &&
 		    l.sel_sleep)
 			lr->tries = CONFIRM_TRIES;
 		if (++lr->tries >= CONFIRM_TRIES)
@@ -444,7 +444,8 @@ static void sample_add(struct loop_rec *lr, const struct ap_event *e,
 	/* a reservoir: a long stall is represented by all of its length */
 	slot = lr->nseen++;
 	if (slot >= MAX_SAMPLES) {
-		slot = ((uint64_t)random() << 31 ^ (uint64_t)random()) % lr->nseen;
+		slot = ((uint64_t)random() << 31 ^ (uint64_t)random()) %
+		       lr->nseen;
 		if (slot >= MAX_SAMPLES)
 			return;
 	} else {
@@ -1058,8 +1059,8 @@ int collector__run(const struct ap_options *o)
 		snprintf(c->python, sizeof(c->python), "%d.%d.%d",
 			 c->target.major, c->target.minor, c->target.micro);
 	else
-		snprintf(c->python, sizeof(c->python), "%d.%d",
-			 c->target.major, c->target.minor);
+		snprintf(c->python, sizeof(c->python), "%d.%d", c->target.major,
+			 c->target.minor);
 	if (o->verbose)
 		fprintf(stderr, "asyncprobe: CPython layout from the %s\n",
 			c->target.layout_source);

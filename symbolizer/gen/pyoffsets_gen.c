@@ -13,7 +13,11 @@
 #include <Python.h>
 #include <stddef.h>
 #include <stdio.h>
-#if PY_VERSION_HEX >= 0x030b0000
+#if PY_VERSION_HEX >= 0x030e0000
+#include <internal/pycore_frame.h>
+#include <internal/pycore_interpframe_structs.h>
+#include <internal/pycore_stackref.h>
+#elif PY_VERSION_HEX >= 0x030b0000
 #include <internal/pycore_frame.h>
 #else
 #include <frameobject.h>
@@ -51,7 +55,13 @@ int main(void)
 #if PY_VERSION_HEX >= 0x030d0000
 	printf("\t\t.linetable_kind = PY_LT_LOCATIONS,\n");
 	printf("\t\t.instr_kind = PY_INSTR_POINTER,\n");
+#if PY_VERSION_HEX >= 0x030e0000
+	/* interpreter-owned entry frames and C-stack shims: both skipped */
+	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_INTERPRETER);
+	printf("\t\t.code_ptr_tag_mask = %d,\n", (int)Py_TAG_BITS);
+#else
 	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_CSTACK);
+#endif
 	OFF(tstate_frame, PyThreadState, current_frame);
 	printf("\t\t.cframe_current_frame = -1,\n");
 	OFF(frame_code, _PyInterpreterFrame, f_executable);

@@ -479,6 +479,29 @@ def t_cli_not_python():
         p.wait()
 
 
+def t_cli_unsupported_python():
+    """Pythons before 3.8 get one line: what was found, what is supported."""
+    root = pyenv_root()
+    tried = 0
+    for v in ("2.7.18", "3.6.15", "3.7.16"):
+        exe = os.path.join(root, "versions", v, "bin", "python" + v.rsplit(".", 1)[0])
+        if not os.access(exe, os.X_OK):
+            continue
+        p = subprocess.Popen([exe, "-c", "import time; time.sleep(30)"])
+        try:
+            time.sleep(0.3)
+            rc, out, err = cli(["-p", str(p.pid)])
+            want = "runs Python %s (" % v.rsplit(".", 1)[0]
+            assert rc == 1 and want in err and "supported: 3.8, " in err, (v, rc, err)
+            assert len(err.strip().splitlines()) == 1, err
+        finally:
+            p.kill()
+            p.wait()
+        tried += 1
+    if not tried:
+        raise Skip("no pyenv 2.7/3.6/3.7 on this machine")
+
+
 def t_cli_bad_args():
     for args, msg in ((["-p", "abc"], "invalid PID"),
                       (["-p", "1", "--stall-threshold", "-5"], "invalid stall threshold"),
@@ -524,7 +547,8 @@ def t_cli_target_exits():
     assert took < 6, "asyncprobe outlived its target by too much: %.1f s" % took
 
 
-GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_bad_args,
+GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_unsupported_python,
+          t_cli_bad_args,
           t_cli_no_privilege, t_cli_target_exits]
 
 

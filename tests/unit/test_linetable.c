@@ -14,6 +14,10 @@
 #include "fixtures/linetable_3_9.h"
 #include "fixtures/linetable_3_10.h"
 #include "fixtures/linetable_3_11.h"
+#include "fixtures/linetable_3_12.h"
+#include "fixtures/linetable_3_13.h"
+#include "fixtures/linetable_3_14.h"
+#include "fixtures/linetable_3_15.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -53,6 +57,26 @@ static void test_linetable_310(void **state)
 static void test_locations_311(void **state)
 {
 	check_cases(lt_cases_3_11, N(lt_cases_3_11));
+}
+
+static void test_locations_312(void **state)
+{
+	check_cases(lt_cases_3_12, N(lt_cases_3_12));
+}
+
+static void test_locations_313(void **state)
+{
+	check_cases(lt_cases_3_13, N(lt_cases_3_13));
+}
+
+static void test_locations_314(void **state)
+{
+	check_cases(lt_cases_3_14, N(lt_cases_3_14));
+}
+
+static void test_locations_315(void **state)
+{
+	check_cases(lt_cases_3_15, N(lt_cases_3_15));
 }
 
 /* A frame that has not run yet (3.11 prev_instr before the first unit). */
@@ -110,6 +134,10 @@ int main(void)
 		cmocka_unit_test(test_lnotab_39),
 		cmocka_unit_test(test_linetable_310),
 		cmocka_unit_test(test_locations_311),
+		cmocka_unit_test(test_locations_312),
+		cmocka_unit_test(test_locations_313),
+		cmocka_unit_test(test_locations_314),
+		cmocka_unit_test(test_locations_315),
 		cmocka_unit_test(test_locations_not_started),
 		cmocka_unit_test(test_hostile_tables),
 	};
