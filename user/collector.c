@@ -4,7 +4,6 @@
  * load -> attach), loop-thread confirmation, thread-state map upkeep, and
  * turning raw events into symbolized findings.
  */
-#include <bpf/btf.h>
 #include <dirent.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -803,7 +802,12 @@ static bool tracefs_ready(int verbose)
 }
 
 /* Does this kernel have the function (fentry, kprobe) or the tracepoint? */
-static bool hook_exists(const char *sec, struct btf *vmlinux)
+/*
+ * Does this kernel have the hook?  Kept cheap (no BTF parse, no load):
+ * only epoll_pwait2 (5.11) is missing anywhere we run, and a tracepoint is
+ * there when tracefs lists it.
+ */
+static bool hook_exists(const char *sec)
 {
 	const char *fn = strchr(sec, '/');
 	char p[256];
@@ -818,14 +822,30 @@ static bool hook_exists(const char *sec, struct btf *vmlinux)
 		snprintf(p, sizeof(p), "%s/events/%s", dir, fn + 1);
 		return !access(p, F_OK);
 	}
-	if (strstr(sec, "__x64_sys_") && vmlinux)
-		return btf__find_by_name_kind(vmlinux, fn + 1, BTF_KIND_FUNC) >=
-		       0;
+	if (strstr(sec, "epoll_pwait2")) {
+		long nr = syscall__nr("epoll_pwait2");
+
+		/* EBADF when it exists, ENOSYS when it does not */
+		return nr >= 0 && syscall(nr, -1, NULL, 0, NULL, NULL, 0) < 0 &&
+		       errno != ENOSYS;
+	}
 	return true;
 }
 
+/* Can this kernel attach kprobes at all (CONFIG_KPROBES)? */
+static bool kprobes_available(void)
+{
+	const char *dir = tracefs_dir();
+	char p[128];
+
+	if (!access("/sys/bus/event_source/devices/kprobe/type", F_OK))
+		return true;
+	snprintf(p, sizeof(p), "%s/kprobe_events", dir ? dir : "/nonexistent");
+	return !access(p, F_OK);
+}
+
 /* Which variant of each program to load on this kernel. */
-static void programs_select(struct asyncprobe_bpf *skel, struct btf *vmlinux,
+static void programs_select(struct asyncprobe_bpf *skel,
 			    const struct variant *v)
 {
 	struct bpf_program *prog;
@@ -847,7 +867,7 @@ static void programs_select(struct asyncprobe_bpf *skel, struct btf *vmlinux,
 		else if (starts_with(sec, "raw_tp/"))
 			load = !v->tp_btf;
 		/* epoll_pwait2 is 5.11+: skip what this kernel lacks */
-		if (load && !hook_exists(sec, vmlinux))
+		if (load && !hook_exists(sec))
 			load = false;
 		bpf_program__set_autoload(prog, load);
 	}
@@ -875,10 +895,9 @@ static void rodata_set(struct collector *c, struct asyncprobe_bpf *skel)
 static int bpf_open_load(struct collector *c)
 {
 	const size_t nvariants = sizeof(variants) / sizeof(variants[0]);
-	struct btf *vmlinux = btf__load_vmlinux_btf();
 	int err = -EINVAL;
 
-	if (!vmlinux)
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
 		fprintf(stderr,
 			"asyncprobe: kernel BTF not readable "
 			"(/sys/kernel/btf/vmlinux): CO-RE needs a kernel "
@@ -890,6 +909,15 @@ static int bpf_open_load(struct collector *c)
 
 		if (c->o->hooks && strcmp(c->o->hooks, v->name))
 			continue;
+		if (v->sel == SEL_KPROBE && !kprobes_available()) {
+			if (c->o->verbose)
+				fprintf(stderr,
+					"asyncprobe: %s: this kernel has no "
+					"kprobes, trying the next\n",
+					v->what);
+			err = -ENOENT;
+			continue;
+		}
 		if (v->sel == SEL_TRACEPOINT && !tracefs_ready(c->o->verbose)) {
 			err = -ENOENT;
 			continue;
@@ -900,7 +928,7 @@ static int bpf_open_load(struct collector *c)
 			break;
 		}
 		rodata_set(c, skel);
-		programs_select(skel, vmlinux, v);
+		programs_select(skel, v);
 		err = asyncprobe_bpf__load(skel);
 		if (!err) {
 			step = "attach";
@@ -920,7 +948,6 @@ static int bpf_open_load(struct collector *c)
 				i + 1 < nvariants ? ", trying the next" : "");
 		asyncprobe_bpf__destroy(skel);
 	}
-	btf__free(vmlinux);
 	if (!c->skel) {
 		fprintf(stderr,
 			"asyncprobe: failed to load and attach BPF programs: "
@@ -1117,7 +1144,17 @@ int collector__run(const struct ap_options *o)
 
 	while (!done) {
 		struct epoll_event evs[4];
-		int n = epoll_wait(epfd, evs, 4, -1);
+		int timeout = -1, n;
+
+		/* wake at the deadline, not at the next tick */
+		if (deadline) {
+			double left = deadline - now_s();
+
+			if (left <= 0)
+				break;
+			timeout = (int)(left * 1000) + 1;
+		}
+		n = epoll_wait(epfd, evs, 4, timeout);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1126,6 +1163,8 @@ int collector__run(const struct ap_options *o)
 				strerror(errno));
 			break;
 		}
+		if (deadline && now_s() >= deadline)
+			done = true;
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
