@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -891,6 +892,62 @@ static void rodata_set(struct collector *c, struct asyncprobe_bpf *skel)
 	skel->rodata->nr_pselect6 = (int)syscall__nr("pselect6");
 }
 
+#define HOOKS_MEMO "/run/asyncprobe/hooks"
+
+/*
+ * Which variant worked on this boot of this kernel, so that the next run
+ * loads once instead of failing through the cheaper ones (each failed
+ * load costs a CO-RE pass, ~0.4 s).  /run is cleared at boot; the boot id
+ * guards against a kept /run.
+ */
+static int hooks_memo_read(void)
+{
+	char boot[64] = "", line[128], id[64], name[32];
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	int found = -1;
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = '\0';
+		boot[strcspn(boot, "\n")] = '\0';
+		fclose(f);
+	}
+	f = fopen(HOOKS_MEMO, "re");
+	if (!f || !boot[0])
+		goto out;
+	if (fgets(line, sizeof(line), f) &&
+	    sscanf(line, "%63s %31s", id, name) == 2 && !strcmp(id, boot))
+		for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]);
+		     i++)
+			if (!strcmp(variants[i].name, name))
+				found = (int)i;
+out:
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void hooks_memo_write(const struct variant *v)
+{
+	char boot[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (!f)
+		return;
+	if (!fgets(boot, sizeof(boot), f))
+		boot[0] = '\0';
+	fclose(f);
+	boot[strcspn(boot, "\n")] = '\0';
+	if (!boot[0] || (mkdir("/run/asyncprobe", 0755) && errno != EEXIST))
+		return;
+	f = fopen(HOOKS_MEMO ".tmp", "we");
+	if (!f)
+		return;
+	fprintf(f, "%s %s\n", boot, v->name);
+	if (!fclose(f))
+		rename(HOOKS_MEMO ".tmp", HOOKS_MEMO);
+}
+
 /* open -> rodata -> load -> attach, the cheapest variant that works here */
 static int bpf_open_load(struct collector *c)
 {
@@ -902,10 +959,16 @@ static int bpf_open_load(struct collector *c)
 			"asyncprobe: kernel BTF not readable "
 			"(/sys/kernel/btf/vmlinux): CO-RE needs a kernel "
 			"built with CONFIG_DEBUG_INFO_BTF\n");
-	for (size_t i = 0; i < nvariants; i++) {
-		const struct variant *v = &variants[i];
+	int memo = c->o->hooks ? -1 : hooks_memo_read();
+
+	/* the variant that worked last time first, then the cheapest on */
+	for (int k = memo >= 0 ? -1 : 0; k < (int)nvariants; k++) {
+		const struct variant *v = &variants[k < 0 ? memo : k];
 		struct asyncprobe_bpf *skel;
 		const char *step = "load";
+
+		if (k >= 0 && k == memo) /* already tried */
+			continue;
 
 		if (c->o->hooks && strcmp(c->o->hooks, v->name))
 			continue;
@@ -937,6 +1000,8 @@ static int bpf_open_load(struct collector *c)
 		if (!err) {
 			c->skel = skel;
 			c->variant = v->what;
+			if (!c->o->hooks && k != -1)
+				hooks_memo_write(v);
 			if (c->o->verbose)
 				fprintf(stderr, "asyncprobe: using %s\n",
 					v->what);
@@ -945,7 +1010,8 @@ static int bpf_open_load(struct collector *c)
 		if (c->o->verbose)
 			fprintf(stderr, "asyncprobe: %s: %s failed (%s)%s\n",
 				v->what, step, strerror(-err),
-				i + 1 < nvariants ? ", trying the next" : "");
+				k + 1 < (int)nvariants ? ", trying the next"
+						       : "");
 		asyncprobe_bpf__destroy(skel);
 	}
 	if (!c->skel) {
