@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The BPF side's lifecycle: open -> set rodata -> load -> attach, with the
+ * cheapest selector hook this kernel allows (feature probes and fallback,
+ * never #ifs), and the privileges that needs.
+ */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "asyncprobe.h"
+#include "asyncprobe.skel.h"
+#include "hooks.h"
+#include "syscalls.h"
+
+/* Which of the capabilities asyncprobe needs does this process lack? */
+const char *hooks__caps_missing(char *buf, size_t len)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = { 0 };
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
+		{ 39, "CAP_BPF" },
+		{ 38, "CAP_PERFMON" },
+		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
+	};
+	bool admin;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (syscall(SYS_capget, &hdr, data))
+		return buf;
+	/* CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON */
+	admin = data[0].effective & (1u << CAP_SYS_ADMIN);
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int cap = need[i].cap;
+		bool have = data[cap / 32].effective & (1u << (cap % 32));
+
+		if (!have && !(admin && cap != CAP_SYS_PTRACE))
+			off += (size_t)snprintf(buf + off, len - off, "%s%s",
+						off ? ", " : "", need[i].name);
+		if (off >= len)
+			break;
+	}
+	return buf;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+enum sel_hook { SEL_FENTRY, SEL_KPROBE, SEL_TRACEPOINT, SEL_SYS_ENTER };
+
+static const struct variant {
+	const char *name; /* for --hooks */
+	enum sel_hook sel;
+	bool tp_btf;
+	const char *what;
+} variants[] = {
+	{ "fentry", SEL_FENTRY, true,
+	  "fentry on selector syscalls, BTF sched_switch" },
+	{ "kprobe", SEL_KPROBE, true,
+	  "kprobes on selector syscalls, BTF sched_switch" },
+	{ "tracepoint", SEL_TRACEPOINT, true,
+	  "selector syscall tracepoints, BTF sched_switch" },
+	{ "sys_enter", SEL_SYS_ENTER, false,
+	  "raw sys_enter (every syscall), raw sched_switch" },
+};
+
+static const char *tracefs_dir(void)
+{
+	static const char *const dirs[] = { "/sys/kernel/tracing",
+					    "/sys/kernel/debug/tracing" };
+
+	for (size_t i = 0; i < 2; i++) {
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s/events", dirs[i]);
+		if (!access(p, F_OK))
+			return dirs[i];
+	}
+	return NULL;
+}
+
+/* Syscall tracepoints need tracefs, which a fresh machine may not mount. */
+static bool tracefs_ready(int verbose)
+{
+	if (tracefs_dir())
+		return true;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL)) {
+		if (verbose)
+			fprintf(stderr,
+				"asyncprobe: cannot mount tracefs on "
+				"/sys/kernel/tracing: %s\n",
+				strerror(errno));
+		return false;
+	}
+	if (verbose)
+		fprintf(stderr, "asyncprobe: mounted tracefs on "
+				"/sys/kernel/tracing\n");
+	return tracefs_dir() != NULL;
+}
+
+/* Does this kernel have the function (fentry, kprobe) or the tracepoint? */
+/*
+ * Does this kernel have the hook?  Kept cheap (no BTF parse, no load):
+ * only epoll_pwait2 (5.11) is missing anywhere we run, and a tracepoint is
+ * there when tracefs lists it.
+ */
+static bool hook_exists(const char *sec)
+{
+	const char *fn = strchr(sec, '/');
+	char p[256];
+
+	if (!fn)
+		return true;
+	if (starts_with(sec, "tracepoint/")) {
+		const char *dir = tracefs_dir();
+
+		if (!dir)
+			return false;
+		snprintf(p, sizeof(p), "%s/events/%s", dir, fn + 1);
+		return !access(p, F_OK);
+	}
+	if (strstr(sec, "epoll_pwait2")) {
+		long nr = syscall__nr("epoll_pwait2");
+
+		/* EBADF when it exists, ENOSYS when it does not */
+		return nr >= 0 && syscall(nr, -1, NULL, 0, NULL, NULL, 0) < 0 &&
+		       errno != ENOSYS;
+	}
+	return true;
+}
+
+/* Can this kernel attach kprobes at all (CONFIG_KPROBES)? */
+static bool kprobes_available(void)
+{
+	const char *dir = tracefs_dir();
+	char p[128];
+
+	if (!access("/sys/bus/event_source/devices/kprobe/type", F_OK))
+		return true;
+	snprintf(p, sizeof(p), "%s/kprobe_events", dir ? dir : "/nonexistent");
+	return !access(p, F_OK);
+}
+
+/* Which variant of each program to load on this kernel. */
+static void programs_select(struct asyncprobe_bpf *skel,
+			    const struct variant *v)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program (prog, skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		bool load = true;
+
+		if (starts_with(sec, "fentry/"))
+			load = v->sel == SEL_FENTRY;
+		else if (starts_with(sec, "kprobe/"))
+			load = v->sel == SEL_KPROBE;
+		else if (starts_with(sec, "tracepoint/syscalls/"))
+			load = v->sel == SEL_TRACEPOINT;
+		else if (!strcmp(sec, "raw_tp/sys_enter"))
+			load = v->sel == SEL_SYS_ENTER;
+		else if (starts_with(sec, "tp_btf/"))
+			load = v->tp_btf;
+		else if (starts_with(sec, "raw_tp/"))
+			load = !v->tp_btf;
+		/* epoll_pwait2 is 5.11+: skip what this kernel lacks */
+		if (load && !hook_exists(sec))
+			load = false;
+		bpf_program__set_autoload(prog, load);
+	}
+}
+
+static void rodata_set(const struct hooks_config *cfg,
+		       struct asyncprobe_bpf *skel)
+{
+	skel->rodata->targ_tgid = (uint32_t)cfg->tgid;
+	skel->rodata->stall_ns = cfg->stall_ns;
+	skel->rodata->block_ns = cfg->block_ns;
+	skel->rodata->py = cfg->walk;
+	skel->rodata->nr_epoll_wait = (int)syscall__nr("epoll_wait");
+	skel->rodata->nr_epoll_pwait = (int)syscall__nr("epoll_pwait");
+	skel->rodata->nr_epoll_pwait2 = (int)syscall__nr("epoll_pwait2");
+	skel->rodata->nr_poll = (int)syscall__nr("poll");
+	skel->rodata->nr_ppoll = (int)syscall__nr("ppoll");
+	skel->rodata->nr_select = (int)syscall__nr("select");
+	skel->rodata->nr_pselect6 = (int)syscall__nr("pselect6");
+}
+
+#define HOOKS_MEMO "/run/asyncprobe/hooks"
+
+/*
+ * Which variant worked on this boot of this kernel, so that the next run
+ * loads once instead of failing through the cheaper ones (each failed
+ * load costs a CO-RE pass, ~0.4 s).  /run is cleared at boot; the boot id
+ * guards against a kept /run.
+ */
+static int hooks_memo_read(void)
+{
+	char boot[64] = "", line[128], id[64], name[32];
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	int found = -1;
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = '\0';
+		boot[strcspn(boot, "\n")] = '\0';
+		fclose(f);
+	}
+	f = fopen(HOOKS_MEMO, "re");
+	if (!f || !boot[0])
+		goto out;
+	if (fgets(line, sizeof(line), f) &&
+	    sscanf(line, "%63s %31s", id, name) == 2 && !strcmp(id, boot))
+		for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]);
+		     i++)
+			if (!strcmp(variants[i].name, name))
+				found = (int)i;
+out:
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void hooks_memo_write(const struct variant *v)
+{
+	char boot[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (!f)
+		return;
+	if (!fgets(boot, sizeof(boot), f))
+		boot[0] = '\0';
+	fclose(f);
+	boot[strcspn(boot, "\n")] = '\0';
+	if (!boot[0] || (mkdir("/run/asyncprobe", 0755) && errno != EEXIST))
+		return;
+	f = fopen(HOOKS_MEMO ".tmp", "we");
+	if (!f)
+		return;
+	fprintf(f, "%s %s\n", boot, v->name);
+	if (!fclose(f))
+		rename(HOOKS_MEMO ".tmp", HOOKS_MEMO);
+}
+
+/* open -> rodata -> load -> attach, the cheapest variant that works here */
+struct asyncprobe_bpf *hooks__load(const struct hooks_config *cfg,
+				   const char **what)
+{
+	const size_t nvariants = sizeof(variants) / sizeof(variants[0]);
+	struct asyncprobe_bpf *skel_ok = NULL;
+	int err = -EINVAL;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		fprintf(stderr,
+			"asyncprobe: kernel BTF not readable "
+			"(/sys/kernel/btf/vmlinux): CO-RE needs a kernel "
+			"built with CONFIG_DEBUG_INFO_BTF\n");
+	int memo = cfg->only ? -1 : hooks_memo_read();
+
+	/* the variant that worked last time first, then the cheapest on */
+	for (int k = memo >= 0 ? -1 : 0; k < (int)nvariants; k++) {
+		const struct variant *v = &variants[k < 0 ? memo : k];
+		struct asyncprobe_bpf *skel;
+		const char *step = "load";
+
+		if (k >= 0 && k == memo) /* already tried */
+			continue;
+
+		if (cfg->only && strcmp(cfg->only, v->name))
+			continue;
+		if (v->sel == SEL_KPROBE && !kprobes_available()) {
+			if (cfg->verbose)
+				fprintf(stderr,
+					"asyncprobe: %s: this kernel has no "
+					"kprobes, trying the next\n",
+					v->what);
+			err = -ENOENT;
+			continue;
+		}
+		if (v->sel == SEL_TRACEPOINT && !tracefs_ready(cfg->verbose)) {
+			err = -ENOENT;
+			continue;
+		}
+		skel = asyncprobe_bpf__open();
+		if (!skel) {
+			err = -errno;
+			break;
+		}
+		rodata_set(cfg, skel);
+		programs_select(skel, v);
+		err = asyncprobe_bpf__load(skel);
+		if (!err) {
+			step = "attach";
+			err = asyncprobe_bpf__attach(skel);
+		}
+		if (!err) {
+			skel_ok = skel;
+			*what = v->what;
+			if (!cfg->only && k != -1)
+				hooks_memo_write(v);
+			if (cfg->verbose)
+				fprintf(stderr, "asyncprobe: using %s\n",
+					v->what);
+			break;
+		}
+		if (cfg->verbose)
+			fprintf(stderr, "asyncprobe: %s: %s failed (%s)%s\n",
+				v->what, step, strerror(-err),
+				k + 1 < (int)nvariants ? ", trying the next"
+						       : "");
+		asyncprobe_bpf__destroy(skel);
+	}
+	if (!skel_ok)
+		fprintf(stderr,
+			"asyncprobe: failed to load and attach BPF programs: "
+			"%s\n  run with -vv for libbpf's and the verifier's "
+			"log; `asyncprobe` needs BTF, tracepoints and BPF ring "
+			"buffers (Linux 5.17+)\n",
+			strerror(-err));
+	return skel_ok;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HOOKS_H
+#define HOOKS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "asyncprobe.h"
+
+struct asyncprobe_bpf;
+
+struct hooks_config {
+	pid_t tgid; /* the target */
+	uint64_t stall_ns;
+	uint64_t block_ns;
+	struct ap_py_walk walk; /* how to walk this CPython's frames */
+	const char *only; /* --hooks NAME; NULL: the cheapest that works */
+	int verbose;
+};
+
+/*
+ * Open, configure, load and attach the BPF programs, trying the selector
+ * hooks from the cheapest (fentry) to the costliest (raw sys_enter).
+ * Returns NULL with the reason on stderr; @what names what is used.
+ */
+struct asyncprobe_bpf *hooks__load(const struct hooks_config *cfg,
+				   const char **what);
+
+/* The capabilities asyncprobe needs that this process lacks ("" if none). */
+const char *hooks__caps_missing(char *buf, size_t len);
+
+#endif
