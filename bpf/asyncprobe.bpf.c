@@ -32,10 +32,16 @@ const volatile __u64 stall_ns = 100000000ULL;
 const volatile __u64 block_ns = 10000000ULL;
 const volatile struct ap_py_walk py = {};
 
+/* the GIL state of the target's main interpreter: a futex wait inside it
+ * is a GIL wait; last_holder says who had it */
+const volatile __u64 gil_lo = 0;
+const volatile __u64 gil_size = 0;
+const volatile __u64 gil_holder_off = 0;
+
 /* syscall numbers, set by userspace for this architecture */
 const volatile __s32 nr_epoll_wait = -1, nr_epoll_pwait = -1,
 		     nr_epoll_pwait2 = -1, nr_poll = -1, nr_ppoll = -1,
-		     nr_select = -1, nr_pselect6 = -1;
+		     nr_select = -1, nr_pselect6 = -1, nr_futex = -1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -107,6 +113,7 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	e->fd = -1;
 	e->flags = 0;
 	e->nframes = 0;
+	e->gil_holder = 0;
 	__builtin_memset(&e->file, 0, sizeof(e->file));
 	return e;
 }
@@ -282,6 +289,10 @@ static __always_inline void episode_end(struct ap_loop *l, __u32 tid, __u64 now)
 	dur = (l->blk_last_in > start ? l->blk_last_in : now) - start;
 	l->blk_start = 0;
 	l->blk_out = 0;
+	if (l->blk_flags & AP_F_GIL) {
+		l->gil_wait_ns += dur;
+		l->gil_waits++;
+	}
 	if (dur < block_ns)
 		return;
 	l->blocks++;
@@ -295,6 +306,7 @@ static __always_inline void episode_end(struct ap_loop *l, __u32 tid, __u64 now)
 	e->fd = l->blk_fd;
 	e->flags = l->blk_flags;
 	e->file = l->blk_file;
+	e->gil_holder = l->blk_gil_holder;
 	n = l->blk_nframes;
 	st = bpf_map_lookup_elem(&blk_stacks, &tid);
 	if (st && n <= AP_MAX_FRAMES) {
@@ -461,6 +473,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	struct pt_regs *regs;
 	struct ap_stack *st;
 	__u64 now = 0, ip, sp;
+	bool gil;
 	long nr;
 	int fd;
 
@@ -506,9 +519,13 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		now = bpf_ktime_get_ns();
 
 	/* the same call site sleeping again (a futex retry, a wait loop in
-	 * C) continues the episode */
-	if (l->blk_start && l->blk_nr == nr && l->blk_ip == ip &&
-	    l->blk_sp == sp && l->blk_fd == fd) {
+	 * C) continues the episode; so does any wait for the GIL after one
+	 * (its condition variable, then its mutex) */
+	gil = nr == nr_futex && gil_size &&
+	      (__u64)BPF_CORE_READ(regs, di) - gil_lo < gil_size;
+	if (l->blk_start && ((l->blk_nr == nr && l->blk_ip == ip &&
+			      l->blk_sp == sp && l->blk_fd == fd) ||
+			     (gil && (l->blk_flags & AP_F_GIL)))) {
 		l->blk_out = now;
 		return 0;
 	}
@@ -521,7 +538,12 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	l->blk_ip = ip;
 	l->blk_sp = sp;
 	l->blk_iter_seq = l->iter_seq;
-	fd_capture(fd, &l->blk_file);
+	l->blk_gil_holder = 0;
+	if (gil)
+		bpf_probe_read_user(&l->blk_gil_holder, sizeof(__u64),
+				    (void *)(gil_lo + gil_holder_off));
+	else
+		fd_capture(fd, &l->blk_file);
 	st = bpf_map_lookup_elem(&blk_stacks, &tid);
 	if (!st) {
 		struct ap_event *tmp = event_get(0, tid, now);
@@ -534,7 +556,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		if (!st)
 			return 0;
 	}
-	l->blk_flags = stack_walk(tid, st->frames, &l->blk_nframes);
+	l->blk_flags = stack_walk(tid, st->frames, &l->blk_nframes) |
+		       (gil ? AP_F_GIL : 0);
 	return 0;
 }
 
@@ -567,8 +590,10 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	if (!l || l->ignored || !l->busy_start)
 		return 0;
 	now = bpf_ktime_get_ns();
-	/* back in user mode: any blocking syscall has returned */
-	if (l->blk_start && (long)ctx->regs.ip >= 0)
+	/* back in user mode: any blocking syscall has returned; but a GIL
+	 * wait returns to user mode between its timed waits and goes on */
+	if (l->blk_start && (long)ctx->regs.ip >= 0 &&
+	    !(l->blk_flags & AP_F_GIL))
 		episode_end(l, tid, now);
 	e = event_get(AP_EV_SAMPLE, tid, now);
 	if (!e)

@@ -28,6 +28,7 @@ enum ap_event_flags {
 	AP_F_NO_TSTATE = 1, /* no thread state known for this thread yet */
 	AP_F_TRUNCATED = 2, /* stack deeper than AP_MAX_FRAMES */
 	AP_F_READ_ERR = 4,  /* a read of target memory failed mid-walk */
+	AP_F_GIL = 8,	    /* a futex wait on the GIL's own lock or cond */
 };
 
 /*
@@ -81,6 +82,7 @@ struct ap_event {
 	__u32 flags;
 	__u32 nframes;
 	struct ap_fd file; /* blocking: what fd was */
+	__u64 gil_holder;  /* AP_F_GIL: PyThreadState * holding the GIL */
 	struct ap_frame frames[AP_MAX_FRAMES];
 };
 
@@ -113,6 +115,9 @@ struct ap_loop {
 	__u32 blk_flags;
 	__u32 blk_nframes;
 	struct ap_fd blk_file;
+	__u64 blk_gil_holder;
+	__u64 gil_wait_ns; /* all GIL waits, long or short */
+	__u64 gil_waits;
 };
 
 #endif /* ASYNCPROBE_H */

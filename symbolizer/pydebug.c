@@ -17,6 +17,9 @@ static const struct py_debug_layout layouts[] = {
 		.interp_size = 48,
 		.interp_next = 64,
 		.interp_threads_head = 72,
+		.interp_ceval_gil = 112,
+		.interp_gil_state = 120,
+		.interp_gil_holder = 144,
 		.tstate_size = 152,
 		.tstate_next = 168,
 		.tstate_current_frame = 184,
@@ -40,6 +43,7 @@ static const struct py_debug_layout layouts[] = {
 		.unicode_state = 544,
 		.unicode_length = 552,
 		.unicode_asciiobject_size = 560,
+		.gil_size = 208,
 		.owner_cstack = 3,
 		.code_tag_mask = 0,
 	},
@@ -55,6 +59,9 @@ static const struct py_debug_layout layouts[] = {
 		.interp_size = 48,
 		.interp_next = 64,
 		.interp_threads_head = 72,
+		.interp_ceval_gil = 120,
+		.interp_gil_state = 128,
+		.interp_gil_holder = 152,
 		.tstate_size = 176,
 		.tstate_next = 192,
 		.tstate_current_frame = 208,
@@ -78,6 +85,7 @@ static const struct py_debug_layout layouts[] = {
 		.unicode_state = 624,
 		.unicode_length = 632,
 		.unicode_asciiobject_size = 640,
+		.gil_size = 208,
 		.owner_cstack = 3,
 		.code_tag_mask = 3,
 	},
@@ -93,6 +101,9 @@ static const struct py_debug_layout layouts[] = {
 		.interp_size = 48,
 		.interp_next = 64,
 		.interp_threads_head = 72,
+		.interp_ceval_gil = 120,
+		.interp_gil_state = 128,
+		.interp_gil_holder = 152,
 		.tstate_size = 176,
 		.tstate_next = 192,
 		.tstate_current_frame = 208,
@@ -116,6 +127,7 @@ static const struct py_debug_layout layouts[] = {
 		.unicode_state = 720,
 		.unicode_length = 728,
 		.unicode_asciiobject_size = 736,
+		.gil_size = 208,
 		.owner_cstack = 3,
 		.code_tag_mask = 3,
 	},
@@ -237,6 +249,7 @@ int py_debug__parse(const uint8_t *blob, size_t len, struct py_offsets *out,
 	F(runtime_interpreters_head, runtime_interpreters_head, rt, 8);
 	F(interp_next, interp_next, in, 8);
 	F(interp_threads_head, interp_threads_head, in, 8);
+	F(interp_gil_ptr, interp_ceval_gil, in, 8);
 	F(tstate_next, tstate_next, ts, 8);
 	F(tstate_frame, tstate_current_frame, ts, 8);
 	F(tstate_thread_id, tstate_thread_id, ts, 8);
@@ -264,6 +277,24 @@ int py_debug__parse(const uint8_t *blob, size_t len, struct py_offsets *out,
 			 "%llu, code header %zu)",
 			 (unsigned long long)ascii, out->code_adaptive);
 		return -EINVAL;
+	}
+	/* the GIL: interp->ceval.gil points at it; the holder's offset is
+	 * given within the interpreter's own copy of the GIL state */
+	out->gil_runtime = -1;
+	out->gil_size = l->gil_size;
+	{
+		uint64_t st = u64_at(blob, l->interp_gil_state),
+			 holder = u64_at(blob, l->interp_gil_holder);
+
+		if (holder < st || holder - st + 8 > l->gil_size) {
+			snprintf(err, errlen,
+				 "_Py_DebugOffsets: GIL holder at %llu is "
+				 "outside the GIL state at %llu",
+				 (unsigned long long)holder,
+				 (unsigned long long)st);
+			return -EINVAL;
+		}
+		out->gil_last_holder = (size_t)(holder - st);
 	}
 	out->unicode_ascii_data = (size_t)ascii;
 	/* PyCompactUnicodeObject: + utf8_length + utf8 (3.12+) */

@@ -20,6 +20,7 @@ struct py_debug_layout {
 	size_t version, free_threaded;
 	size_t runtime_size, runtime_interpreters_head;
 	size_t interp_size, interp_next, interp_threads_head;
+	size_t interp_ceval_gil, interp_gil_state, interp_gil_holder;
 	size_t tstate_size, tstate_next, tstate_current_frame, tstate_thread_id,
 		tstate_native_thread_id;
 	size_t frame_size, frame_previous, frame_executable, frame_instr_ptr,
@@ -30,6 +31,7 @@ struct py_debug_layout {
 	size_t bytes_ob_size, bytes_ob_sval;
 	size_t unicode_state, unicode_length, unicode_asciiobject_size;
 	/* not in _Py_DebugOffsets */
+	size_t gil_size;
 	int owner_cstack;
 	int code_tag_mask;
 };

@@ -485,6 +485,25 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
 	return n;
 }
 
+int py_target__gil(const struct py_target *t, uint64_t *gil)
+{
+	const struct py_offsets *o = t->off;
+	uint64_t interp;
+
+	*gil = 0;
+	if (o->gil_runtime >= 0) {
+		*gil = t->runtime + (uint64_t)o->gil_runtime;
+		return 0;
+	}
+	if (o->interp_gil_ptr < 0 ||
+	    read_u64(t->pid, t->runtime + o->runtime_interpreters_head,
+		     &interp) ||
+	    read_u64(t->pid, interp + (uint64_t)o->interp_gil_ptr, gil) ||
+	    !*gil)
+		return -EFAULT;
+	return 0;
+}
+
 void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w)
 {
 	const struct py_offsets *o = t->off;

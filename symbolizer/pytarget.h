@@ -55,6 +55,9 @@ int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx);
 int py_target__walk(const struct py_target *t, uint64_t tstate,
 		    struct ap_frame *frames, int max);
 
+/* Address of the main interpreter's GIL state in the target. */
+int py_target__gil(const struct py_target *t, uint64_t *gil);
+
 /* The walk description handed to the BPF side. */
 void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w);
 

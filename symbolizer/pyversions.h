@@ -45,6 +45,12 @@ struct py_offsets {
 	size_t frame_previous;
 	size_t frame_instr;
 	long frame_owner; /* -1: no owner field */
+	/* the GIL: embedded in _PyRuntime (<= 3.11) or pointed to by
+	 * interp->ceval.gil (3.12+); -1 where not */
+	long gil_runtime;
+	long interp_gil_ptr;
+	size_t gil_last_holder; /* PyThreadState * in the GIL state */
+	size_t gil_size;
 	size_t code_filename;
 	size_t code_name;
 	long code_qualname; /* 3.11+; -1: use co_name */

@@ -74,6 +74,7 @@ struct collector {
 	bool uvloop_checked, uvloop;
 	uint32_t seen[MAX_TRACKED];    /* host tids of the Python threads */
 	uint32_t seen_ns[MAX_TRACKED]; /* the same in the target's namespace */
+	uint64_t seen_ts[MAX_TRACKED]; /* and their thread states */
 	int nseen;
 };
 
@@ -130,10 +131,36 @@ static int tstate_cb(void *ctx, uint32_t host_tid, uint32_t ns_tid,
 	if (c->nseen >= MAX_TRACKED)
 		return 1;
 	c->seen[c->nseen] = host_tid;
+	c->seen_ts[c->nseen] = tstate;
 	c->seen_ns[c->nseen++] = ns_tid;
 	bpf_map__update_elem(c->skel->maps.tstates, &host_tid, sizeof(host_tid),
 			     &tstate, sizeof(tstate), BPF_ANY);
 	return 0;
+}
+
+/* The host tid of thread state @tstate; 0 when not known. */
+static uint32_t tid_of_tstate(const struct collector *c, uint64_t tstate)
+{
+	for (int i = 0; tstate && i < c->nseen; i++)
+		if (c->seen_ts[i] == tstate)
+			return c->seen[i];
+	return 0;
+}
+
+/* A thread's name, as ps shows it ("" when gone). */
+static void thread_name(pid_t pid, uint32_t tid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/comm", pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
 }
 
 /* The tid the target itself knows @tid by (its PID namespace's). */
@@ -526,7 +553,7 @@ static void block_report(struct collector *c, const struct ap_event *e,
 	static struct py_frame_info info[AP_MAX_FRAMES];
 	struct loop_rec *lr = loop_find(c, e->tid);
 	const char *name = syscall__name(e->syscall_nr);
-	char unknown[32];
+	char unknown[32], holder[32];
 	struct fd_desc fdd;
 	struct ap_finding f = {
 		.event = "blocking_syscall",
@@ -556,6 +583,18 @@ static void block_report(struct collector *c, const struct ap_event *e,
 		if (!fd__describe_captured(c->target.pid, e->fd, &e->file,
 					   &fdd))
 			f.fdd = &fdd;
+	}
+	if (e->flags & AP_F_GIL) {
+		f.gil_wait = 1;
+		f.fd = -1;
+		f.gil_holder_tid = tid_of_tstate(c, e->gil_holder);
+		if (f.gil_holder_tid == e->tid) /* it had it last itself */
+			f.gil_holder_tid = 0;
+		if (f.gil_holder_tid) {
+			thread_name(c->target.pid, f.gil_holder_tid, holder,
+				    sizeof(holder));
+			f.gil_holder_name = holder;
+		}
 	}
 	f.stack.n = stack_resolve(c, e->frames, (int)n, info);
 	f.stack.frames = info;
@@ -658,6 +697,7 @@ static void loops_watch(struct collector *c, bool final)
 				.fd = l.blk_fd,
 				.flags = l.blk_flags,
 				.file = l.blk_file,
+				.gil_holder = l.blk_gil_holder,
 			};
 			n = l.blk_nframes;
 			if (n > AP_MAX_FRAMES ||
@@ -719,6 +759,10 @@ static int bpf_open_load(struct collector *c)
 	int err;
 
 	py_target__bpf_walk(&c->target, &cfg.walk);
+	if (!py_target__gil(&c->target, &cfg.gil)) {
+		cfg.gil_size = c->target.off->gil_size;
+		cfg.gil_holder_off = c->target.off->gil_last_holder;
+	}
 	c->skel = hooks__load(&cfg, &c->variant);
 	if (!c->skel)
 		return -EINVAL;
@@ -785,6 +829,8 @@ static void summary_print(struct collector *c, double end)
 			.busy_ms = l.busy_ns / 1e6,
 			.idle_ms = l.idle_ns / 1e6,
 			.max_iteration_ms = l.max_busy_ns / 1e6,
+			.gil_wait_ms = l.gil_wait_ns / 1e6,
+			.gil_waits = l.gil_waits,
 			.stalls = lr->stalls,
 			.blocking_syscalls = lr->blocks,
 		};

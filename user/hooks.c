@@ -191,6 +191,10 @@ static void rodata_set(const struct hooks_config *cfg,
 	skel->rodata->stall_ns = cfg->stall_ns;
 	skel->rodata->block_ns = cfg->block_ns;
 	skel->rodata->py = cfg->walk;
+	skel->rodata->gil_lo = cfg->gil;
+	skel->rodata->gil_size = cfg->gil ? cfg->gil_size : 0;
+	skel->rodata->gil_holder_off = cfg->gil_holder_off;
+	skel->rodata->nr_futex = (int)syscall__nr("futex");
 	skel->rodata->nr_epoll_wait = (int)syscall__nr("epoll_wait");
 	skel->rodata->nr_epoll_pwait = (int)syscall__nr("epoll_pwait");
 	skel->rodata->nr_epoll_pwait2 = (int)syscall__nr("epoll_pwait2");

@@ -13,6 +13,9 @@ struct hooks_config {
 	uint64_t stall_ns;
 	uint64_t block_ns;
 	struct ap_py_walk walk; /* how to walk this CPython's frames */
+	uint64_t gil;		/* the GIL state's address; 0: unknown */
+	uint64_t gil_size;
+	uint64_t gil_holder_off;
 	const char *only; /* --hooks NAME; NULL: the cheapest that works */
 	int verbose;
 };

@@ -153,6 +153,19 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 			if (x->fd >= 0)
 				json_object_set_new(o, "fd",
 						    json_integer(x->fd));
+			if (x->gil_wait) {
+				json_object_set_new(o, "gil_wait", json_true());
+				if (x->gil_holder_tid)
+					json_object_set_new(
+						o, "gil_holder_tid",
+						json_integer(
+							x->gil_holder_tid));
+				if (x->gil_holder_name)
+					json_object_set_new(
+						o, "gil_holder_name",
+						json_string(
+							x->gil_holder_name));
+			}
 			if (x->fd >= 0 && x->fdd) {
 				json_object_set_new(o, "fd_kind",
 						    json_string(x->fdd->kind));
@@ -181,6 +194,15 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 	} else {
 		fprintf(f, "BLOCKING %5.0f%s ms  %s", x->duration_ms,
 			x->in_progress ? "+" : "", x->syscall);
+		if (x->gil_wait) {
+			fputs(" (GIL wait", f);
+			if (x->gil_holder_tid)
+				fprintf(f, ", held by tid %u '%s'",
+					x->gil_holder_tid,
+					x->gil_holder_name ? x->gil_holder_name
+							   : "?");
+			fputc(')', f);
+		}
 		if (x->fd >= 0) {
 			fprintf(f, " fd %d", x->fd);
 			if (x->fdd)
@@ -221,6 +243,11 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 			if (l->ns_tid && l->ns_tid != l->tid)
 				json_object_set_new(lo, "ns_tid",
 						    json_integer(l->ns_tid));
+			json_object_set_new(lo, "gil_wait_ms",
+					    json_real(l->gil_wait_ms));
+			json_object_set_new(
+				lo, "gil_waits",
+				json_integer((json_int_t)l->gil_waits));
 			json_array_append_new(loops, lo);
 		}
 		json_object_set_new(o, "loops", loops);
@@ -248,10 +275,11 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 		fprintf(f,
 			"  loop tid %u: %llu iterations, busy %.0f ms "
 			"(%.0f%%), "
-			"idle %.0f ms, longest iteration %.0f ms\n",
+			"idle %.0f ms, longest iteration %.0f ms, waited "
+			"%.0f ms for the GIL\n",
 			l->tid, (unsigned long long)l->iterations, l->busy_ms,
 			total > 0 ? 100.0 * l->busy_ms / total : 0.0,
-			l->idle_ms, l->max_iteration_ms);
+			l->idle_ms, l->max_iteration_ms, l->gil_wait_ms);
 	}
 	fprintf(f, "  %llu stalls, %llu blocking syscalls",
 		(unsigned long long)s->stalls,

@@ -35,6 +35,10 @@ struct ap_finding {
 	int fd;			   /* -1: none */
 	const struct fd_desc *fdd; /* NULL: unknown */
 	int in_progress;	   /* still going on when reported */
+	/* a wait for the GIL: who held it, when known (tid 0: unknown) */
+	int gil_wait;
+	uint32_t gil_holder_tid;
+	const char *gil_holder_name;
 };
 
 struct ap_loop_summary {
@@ -43,6 +47,8 @@ struct ap_loop_summary {
 	uint64_t iterations;
 	double busy_ms, idle_ms, max_iteration_ms;
 	uint64_t stalls, blocking_syscalls;
+	double gil_wait_ms; /* all waits for the GIL, short ones too */
+	uint64_t gil_waits;
 };
 
 struct ap_summary {

@@ -34,6 +34,9 @@ int main(void)
 	OFF(interp_size, interpreter_state.size);
 	OFF(interp_next, interpreter_state.next);
 	OFF(interp_threads_head, interpreter_state.threads_head);
+	OFF(interp_ceval_gil, interpreter_state.ceval_gil);
+	OFF(interp_gil_state, interpreter_state.gil_runtime_state);
+	OFF(interp_gil_holder, interpreter_state.gil_runtime_state_holder);
 	OFF(tstate_size, thread_state.size);
 	OFF(tstate_next, thread_state.next);
 	OFF(tstate_current_frame, thread_state.current_frame);
@@ -57,6 +60,7 @@ int main(void)
 	OFF(unicode_state, unicode_object.state);
 	OFF(unicode_length, unicode_object.length);
 	OFF(unicode_asciiobject_size, unicode_object.asciiobject_size);
+	printf("\t\t.gil_size = %zu,\n", sizeof(struct _gil_runtime_state));
 #if PY_VERSION_HEX >= 0x030e0000
 	/* interpreter-owned entry frames and C-stack shims: both skipped */
 	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_INTERPRETER);

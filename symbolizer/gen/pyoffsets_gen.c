@@ -96,6 +96,16 @@ int main(void)
 	OFF(frame_instr, PyFrameObject, f_lasti);
 	printf("\t\t.frame_owner = -1,\n");
 #endif
+	/* the GIL: in _PyRuntime up to 3.11, behind interp->ceval.gil after */
+#if PY_VERSION_HEX >= 0x030c0000
+	printf("\t\t.gil_runtime = -1,\n");
+	OFF(interp_gil_ptr, PyInterpreterState, ceval.gil);
+#else
+	OFF(gil_runtime, _PyRuntimeState, ceval.gil);
+	printf("\t\t.interp_gil_ptr = -1,\n");
+#endif
+	OFF(gil_last_holder, struct _gil_runtime_state, last_holder);
+	printf("\t\t.gil_size = %zu,\n", sizeof(struct _gil_runtime_state));
 	OFF(code_filename, PyCodeObject, co_filename);
 	OFF(code_name, PyCodeObject, co_name);
 #if PY_VERSION_HEX >= 0x030b0000

@@ -56,7 +56,8 @@ class Interp:
     def __init__(self, name, argv, root="/", pidns=False, missing=None):
         self.name, self.argv, self.root, self.pidns = name, argv, root, pidns
         self.missing = missing
-        self.target_dir = WORKLOADS if root == "/" else "/asyncprobe-tests"
+        # per run: concurrent runs must not share (or overwrite) the copy
+        self.target_dir = WORKLOADS if root == "/" else "/asyncprobe-tests/%d" % os.getpid()
         self.host_dir = WORKLOADS if root == "/" else root + self.target_dir
 
     def prepare(self):
@@ -124,6 +125,7 @@ def interpreters():
 
 
 NEED_CHROOT = True
+WORKLOAD_SAID = []  # the last workload's stdout lines
 EXPECT_FILE = MISBEHAVE  # the workload as the current target sees it
 
 
@@ -204,6 +206,7 @@ def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json"):
         wl_out = Lines(wl.stdout)
         if not wl_out.until(lambda l: l.strip() == "done", 20):
             raise AssertionError("workload did not finish its bad calls")
+        WORKLOAD_SAID[:] = wl_out.all
         time.sleep(0.3)
         probe.send_signal(signal.SIGINT)
         lines = out.rest(10)
@@ -437,6 +440,24 @@ def t_hooks(py):
     assert worked >= 2, "fewer than two hook variants work here"
 
 
+def t_gil_starved(py):
+    """A worker thread holds the GIL for 250 ms in one C call: the loop's
+    wait is a GIL wait, and the worker is named as the holder."""
+    ev, pid = run_workload(py, "starve")
+    s = check_common(ev, pid)
+    said = [l.split() for l in WORKLOAD_SAID if l.startswith("cruncher ")]
+    waits = expect_events(ev, "blocking_syscall", 3, 100, 450,
+                          lambda e: e["syscall"] == "futex" and e.get("gil_wait"),
+                          "a GIL wait")
+    holders = {e.get("gil_holder_tid") for e in waits}
+    assert len(holders) == 1 and None not in holders, [describe(e) for e in waits]
+    assert all(e.get("gil_holder_name") == "cruncher" for e in waits), waits[0]
+    if not py.pidns and said:  # the worker's own idea of its tid
+        assert holders == {int(said[0][1])}, (holders, said)
+    loop = s["loops"][0]
+    assert loop["gil_wait_ms"] >= 3 * 100 and loop["gil_waits"] >= 3, loop
+
+
 def t_pidns(py):
     """In its own PID namespace the target knows other ids: findings carry
     the host's and, beside them, the namespace's."""
@@ -455,7 +476,8 @@ def t_pidns(py):
 
 
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
-                   t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output, t_pidns]
+                   t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output,
+                   t_gil_starved, t_pidns]
 # about the kernel, not the interpreter: run with the first one only
 ONCE = [t_hooks]
 
@@ -606,6 +628,9 @@ def main():
         passed += 1
         print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
     reap_workloads()
+    for interp in interps:
+        if interp.root != "/" and interp.name in prepared:
+            shutil.rmtree(interp.host_dir, ignore_errors=True)
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     return 1 if failed else 0
 

@@ -51,6 +51,9 @@ static void check(const uint8_t *blob, size_t len,
 	EQ(frame_previous);
 	EQ(frame_instr);
 	EQ(frame_owner);
+	EQ(interp_gil_ptr);
+	EQ(gil_last_holder);
+	EQ(gil_size);
 	EQ(code_filename);
 	EQ(code_name);
 	EQ(code_qualname);

@@ -90,6 +90,34 @@ def take_lock(seconds):
         pass
 
 
+WANT_CRUNCH = threading.Event()
+CRUNCH_N = [1_000_000]
+
+
+def name_this_thread(name):
+    """Set the OS thread name (what /proc and asyncprobe show)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+def cruncher():
+    """A worker thread that, when asked, holds the GIL for ~250 ms in one
+    C call (sum over a range checks no eval breaker): the loop starves."""
+    name_this_thread("cruncher")
+    print("cruncher %d" % threading.get_native_id(), flush=True)
+    t = time.perf_counter()
+    sum(range(CRUNCH_N[0]))
+    CRUNCH_N[0] = int(CRUNCH_N[0] * 0.25 / max(time.perf_counter() - t, 1e-4))
+    while True:
+        WANT_CRUNCH.wait()
+        WANT_CRUNCH.clear()
+        sum(range(CRUNCH_N[0]))  # LINE:starve
+
+
 BAD = {
     "cpu": lambda: burn(0.25),
     "sleep": lambda: nap(0.25),
@@ -98,6 +126,7 @@ BAD = {
     "subprocess": lambda: run_child(0.25),
     "lock": lambda: take_lock(0.25),
     "clean": lambda: None,
+    "starve": WANT_CRUNCH.set,
     # a loop that hangs for a while: reported while it is still going on
     "hang": lambda: burn(2.5),
     "deadlock": lambda: take_lock(2.5),
@@ -161,6 +190,8 @@ if __name__ == "__main__":
         for _ in range(3):
             subprocess.run(["true"], capture_output=True, check=True)
             time.sleep(0.4)
+    if mode == "starve":
+        threading.Thread(target=cruncher, daemon=True, name="cruncher").start()
     if mode in ("lock", "deadlock"):
         threading.Thread(target=holder, daemon=True, name="holder").start()
     if "--noise" in sys.argv:
