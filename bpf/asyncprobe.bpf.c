@@ -38,6 +38,10 @@ const volatile __u64 gil_lo = 0;
 const volatile __u64 gil_size = 0;
 const volatile __u64 gil_holder_off = 0;
 
+/* int gc.collecting of the target's main interpreter: a sample taken
+ * while it is set is garbage-collection time */
+const volatile __u64 gc_flag = 0;
+
 /* syscall numbers, set by userspace for this architecture */
 const volatile __s32 nr_epoll_wait = -1, nr_epoll_pwait = -1,
 		     nr_epoll_pwait2 = -1, nr_poll = -1, nr_ppoll = -1,
@@ -583,6 +587,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	__u32 tid = (__u32)id;
 	struct ap_event *e;
 	struct ap_loop *l;
+	int collecting = 0;
 
 	if (id >> 32 != targ_tgid)
 		return 0;
@@ -601,6 +606,14 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	e->iter_seq = l->iter_seq;
 	e->start_ns = l->busy_start;
 	e->flags = stack_walk(tid, e->frames, &e->nframes);
+	l->samples++;
+	if (gc_flag &&
+	    !bpf_probe_read_user(&collecting, sizeof(collecting),
+				 (void *)gc_flag) &&
+	    collecting) {
+		e->flags |= AP_F_GC;
+		l->gc_samples++;
+	}
 	event_submit(e);
 	return 0;
 }

@@ -29,6 +29,7 @@ enum ap_event_flags {
 	AP_F_TRUNCATED = 2, /* stack deeper than AP_MAX_FRAMES */
 	AP_F_READ_ERR = 4,  /* a read of target memory failed mid-walk */
 	AP_F_GIL = 8,	    /* a futex wait on the GIL's own lock or cond */
+	AP_F_GC = 16,	    /* sampled while the garbage collector ran */
 };
 
 /*
@@ -118,6 +119,8 @@ struct ap_loop {
 	__u64 blk_gil_holder;
 	__u64 gil_wait_ns; /* all GIL waits, long or short */
 	__u64 gil_waits;
+	__u64 samples;	  /* CPU samples taken on this loop thread */
+	__u64 gc_samples; /* of which while the garbage collector ran */
 };
 
 #endif /* ASYNCPROBE_H */

@@ -20,6 +20,8 @@ static const struct py_debug_layout layouts[] = {
 		.interp_ceval_gil = 112,
 		.interp_gil_state = 120,
 		.interp_gil_holder = 144,
+		.interp_gc = 80,
+		.gc_collecting = 576,
 		.tstate_size = 152,
 		.tstate_next = 168,
 		.tstate_current_frame = 184,
@@ -62,6 +64,8 @@ static const struct py_debug_layout layouts[] = {
 		.interp_ceval_gil = 120,
 		.interp_gil_state = 128,
 		.interp_gil_holder = 152,
+		.interp_gc = 88,
+		.gc_collecting = 656,
 		.tstate_size = 176,
 		.tstate_next = 192,
 		.tstate_current_frame = 208,
@@ -104,6 +108,8 @@ static const struct py_debug_layout layouts[] = {
 		.interp_ceval_gil = 120,
 		.interp_gil_state = 128,
 		.interp_gil_holder = 152,
+		.interp_gc = 88,
+		.gc_collecting = 760,
 		.tstate_size = 176,
 		.tstate_next = 192,
 		.tstate_current_frame = 208,
@@ -295,6 +301,22 @@ int py_debug__parse(const uint8_t *blob, size_t len, struct py_offsets *out,
 			return -EINVAL;
 		}
 		out->gil_last_holder = (size_t)(holder - st);
+	}
+	/* the collector's "collecting" flag: interp->gc.collecting */
+	out->gc_runtime_collecting = -1;
+	{
+		uint64_t gc = u64_at(blob, l->interp_gc),
+			 coll = u64_at(blob, l->gc_collecting);
+
+		if (gc + coll + 4 > in) {
+			snprintf(err, errlen,
+				 "_Py_DebugOffsets: gc.collecting at %llu+%llu "
+				 "is outside the interpreter state",
+				 (unsigned long long)gc,
+				 (unsigned long long)coll);
+			return -EINVAL;
+		}
+		out->interp_gc_collecting = (long)(gc + coll);
 	}
 	out->unicode_ascii_data = (size_t)ascii;
 	/* PyCompactUnicodeObject: + utf8_length + utf8 (3.12+) */

@@ -21,6 +21,7 @@ struct py_debug_layout {
 	size_t runtime_size, runtime_interpreters_head;
 	size_t interp_size, interp_next, interp_threads_head;
 	size_t interp_ceval_gil, interp_gil_state, interp_gil_holder;
+	size_t interp_gc, gc_collecting;
 	size_t tstate_size, tstate_next, tstate_current_frame, tstate_thread_id,
 		tstate_native_thread_id;
 	size_t frame_size, frame_previous, frame_executable, frame_instr_ptr,

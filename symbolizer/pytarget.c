@@ -504,6 +504,25 @@ int py_target__gil(const struct py_target *t, uint64_t *gil)
 	return 0;
 }
 
+int py_target__gc_flag(const struct py_target *t, uint64_t *flag)
+{
+	const struct py_offsets *o = t->off;
+	uint64_t interp;
+
+	*flag = 0;
+	if (o->gc_runtime_collecting >= 0) {
+		*flag = t->runtime + (uint64_t)o->gc_runtime_collecting;
+		return 0;
+	}
+	if (o->interp_gc_collecting < 0 ||
+	    read_u64(t->pid, t->runtime + o->runtime_interpreters_head,
+		     &interp) ||
+	    !interp)
+		return -EFAULT;
+	*flag = interp + (uint64_t)o->interp_gc_collecting;
+	return 0;
+}
+
 void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w)
 {
 	const struct py_offsets *o = t->off;

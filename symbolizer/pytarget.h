@@ -58,6 +58,10 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
 /* Address of the main interpreter's GIL state in the target. */
 int py_target__gil(const struct py_target *t, uint64_t *gil);
 
+/* Address of the main interpreter's int gc.collecting (set while the
+ * cyclic garbage collector runs). */
+int py_target__gc_flag(const struct py_target *t, uint64_t *flag);
+
 /* The walk description handed to the BPF side. */
 void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w);
 

@@ -51,6 +51,9 @@ struct py_offsets {
 	long interp_gil_ptr;
 	size_t gil_last_holder; /* PyThreadState * in the GIL state */
 	size_t gil_size;
+	/* int gc.collecting: in _PyRuntime (3.8) or the interpreter (3.9+) */
+	long gc_runtime_collecting;
+	long interp_gc_collecting;
 	size_t code_filename;
 	size_t code_name;
 	long code_qualname; /* 3.11+; -1: use co_name */

@@ -40,6 +40,7 @@ enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
 struct sample {
 	uint64_t weight;
 	uint32_t n;
+	bool gc; /* taken while the garbage collector ran */
 	struct ap_frame frames[AP_MAX_FRAMES];
 };
 
@@ -441,6 +442,7 @@ static void sample_add(struct loop_rec *lr, const struct ap_event *e,
 		lr->nsamples++;
 	}
 	s = &lr->samples[slot];
+	s->gc = e->flags & AP_F_GC;
 	s->weight = weight;
 	s->n = n;
 	memcpy(s->frames, e->frames, n * sizeof(e->frames[0]));
@@ -465,14 +467,16 @@ static bool same_stack(const struct py_frame_info *a, int na,
  * Returns the number of frames written to @out.
  */
 static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
-		       struct py_frame_info *out, int *samples, double *share)
+		       struct py_frame_info *out, int *samples, double *share,
+		       double *gc_share)
 {
 	static struct py_frame_info cand[AP_MAX_FRAMES];
-	uint64_t total = 0, best_w = 0, leaf = 0, key_w;
+	uint64_t total = 0, gc = 0, best_w = 0, leaf = 0, key_w;
 	int best = -1, n = 0;
 
 	*samples = 0;
 	*share = 0;
+	*gc_share = 0;
 	if (lr->agg_seq != seq || !lr->nsamples)
 		return 0;
 	*samples = (int)lr->nseen;
@@ -480,6 +484,8 @@ static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 		uint64_t w = 0;
 
 		total += lr->samples[i].weight;
+		if (lr->samples[i].gc)
+			gc += lr->samples[i].weight;
 		for (int j = 0; j < lr->nsamples; j++)
 			if (lr->samples[j].frames[0].code ==
 			    lr->samples[i].frames[0].code)
@@ -515,6 +521,7 @@ static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 		}
 	}
 	*share = total && best >= 0 ? (double)best_w / (double)total : 0;
+	*gc_share = total ? (double)gc / (double)total : 0;
 	return n;
 }
 
@@ -537,7 +544,7 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	if (!lr || lr->state != LOOP_CONFIRMED)
 		return;
 	f.stack.n = stall_stack(c, lr, e->iter_seq, info, &f.samples,
-				&f.stack_share);
+				&f.stack_share, &f.gc_share);
 	f.stack.frames = info;
 	lr->stalls++;
 	lr->nsamples = 0;
@@ -725,8 +732,9 @@ static void loops_watch(struct collector *c, bool final)
 				.in_progress = 1,
 			};
 
-			f.stack.n = stall_stack(c, lr, l.iter_seq, info,
-						&f.samples, &f.stack_share);
+			f.stack.n =
+				stall_stack(c, lr, l.iter_seq, info, &f.samples,
+					    &f.stack_share, &f.gc_share);
 			/* no CPU samples: it is the blocking call above */
 			if (!f.stack.n && n && e.tid == lr->tid) {
 				f.stack.n = stack_resolve(c, e.frames, (int)n,
@@ -763,6 +771,7 @@ static int bpf_open_load(struct collector *c)
 		cfg.gil_size = c->target.off->gil_size;
 		cfg.gil_holder_off = c->target.off->gil_last_holder;
 	}
+	py_target__gc_flag(&c->target, &cfg.gc_flag);
 	c->skel = hooks__load(&cfg, &c->variant);
 	if (!c->skel)
 		return -EINVAL;
@@ -831,6 +840,9 @@ static void summary_print(struct collector *c, double end)
 			.max_iteration_ms = l.max_busy_ns / 1e6,
 			.gil_wait_ms = l.gil_wait_ns / 1e6,
 			.gil_waits = l.gil_waits,
+			/* sampled: each sample stands for one period */
+			.gc_ms = l.gc_samples * c->o->sample_ms,
+			.cpu_samples = l.samples,
 			.stalls = lr->stalls,
 			.blocking_syscalls = lr->blocks,
 		};

@@ -194,6 +194,7 @@ static void rodata_set(const struct hooks_config *cfg,
 	skel->rodata->gil_lo = cfg->gil;
 	skel->rodata->gil_size = cfg->gil ? cfg->gil_size : 0;
 	skel->rodata->gil_holder_off = cfg->gil_holder_off;
+	skel->rodata->gc_flag = cfg->gc_flag;
 	skel->rodata->nr_futex = (int)syscall__nr("futex");
 	skel->rodata->nr_epoll_wait = (int)syscall__nr("epoll_wait");
 	skel->rodata->nr_epoll_pwait = (int)syscall__nr("epoll_pwait");

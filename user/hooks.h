@@ -16,6 +16,7 @@ struct hooks_config {
 	uint64_t gil;		/* the GIL state's address; 0: unknown */
 	uint64_t gil_size;
 	uint64_t gil_holder_off;
+	uint64_t gc_flag; /* address of gc.collecting; 0: unknown */
 	const char *only; /* --hooks NAME; NULL: the cheapest that works */
 	int verbose;
 };

@@ -145,6 +145,8 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 					    json_integer(x->samples));
 			json_object_set_new(o, "stack_share",
 					    json_real(x->stack_share));
+			json_object_set_new(o, "gc_share",
+					    json_real(x->gc_share));
 		} else {
 			json_object_set_new(o, "syscall",
 					    json_string(x->syscall));
@@ -214,6 +216,8 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 		fputs("  ", f);
 	}
 	text_stack(f, &x->stack);
+	if (is_stall && x->gc_share >= 0.5)
+		fprintf(f, "  [garbage collection: %.0f%%]", 100 * x->gc_share);
 	if (x->in_progress)
 		fputs("  [still going on]", f);
 	fputc('\n', f);
@@ -248,6 +252,10 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 			json_object_set_new(
 				lo, "gil_waits",
 				json_integer((json_int_t)l->gil_waits));
+			json_object_set_new(lo, "gc_ms", json_real(l->gc_ms));
+			json_object_set_new(
+				lo, "cpu_samples",
+				json_integer((json_int_t)l->cpu_samples));
 			json_array_append_new(loops, lo);
 		}
 		json_object_set_new(o, "loops", loops);
@@ -276,10 +284,11 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 			"  loop tid %u: %llu iterations, busy %.0f ms "
 			"(%.0f%%), "
 			"idle %.0f ms, longest iteration %.0f ms, waited "
-			"%.0f ms for the GIL\n",
+			"%.0f ms for the GIL, ~%.0f ms in garbage collection\n",
 			l->tid, (unsigned long long)l->iterations, l->busy_ms,
 			total > 0 ? 100.0 * l->busy_ms / total : 0.0,
-			l->idle_ms, l->max_iteration_ms, l->gil_wait_ms);
+			l->idle_ms, l->max_iteration_ms, l->gil_wait_ms,
+			l->gc_ms);
 	}
 	fprintf(f, "  %llu stalls, %llu blocking syscalls",
 		(unsigned long long)s->stalls,

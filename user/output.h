@@ -29,6 +29,7 @@ struct ap_finding {
 	/* stall: how the stack was chosen */
 	int samples;
 	double stack_share;
+	double gc_share; /* of the sampled time, in the garbage collector */
 	/* blocking_syscall */
 	const char *syscall;
 	int syscall_nr;
@@ -49,6 +50,8 @@ struct ap_loop_summary {
 	uint64_t stalls, blocking_syscalls;
 	double gil_wait_ms; /* all waits for the GIL, short ones too */
 	uint64_t gil_waits;
+	double gc_ms; /* garbage collection time, from samples */
+	uint64_t cpu_samples;
 };
 
 struct ap_summary {

@@ -37,6 +37,8 @@ int main(void)
 	OFF(interp_ceval_gil, interpreter_state.ceval_gil);
 	OFF(interp_gil_state, interpreter_state.gil_runtime_state);
 	OFF(interp_gil_holder, interpreter_state.gil_runtime_state_holder);
+	OFF(interp_gc, interpreter_state.gc);
+	OFF(gc_collecting, gc.collecting);
 	OFF(tstate_size, thread_state.size);
 	OFF(tstate_next, thread_state.next);
 	OFF(tstate_current_frame, thread_state.current_frame);

@@ -105,6 +105,14 @@ int main(void)
 	printf("\t\t.interp_gil_ptr = -1,\n");
 #endif
 	OFF(gil_last_holder, struct _gil_runtime_state, last_holder);
+	/* the collector's "collecting" flag: in _PyRuntime in 3.8 */
+#if PY_VERSION_HEX >= 0x03090000
+	printf("\t\t.gc_runtime_collecting = -1,\n");
+	OFF(interp_gc_collecting, PyInterpreterState, gc.collecting);
+#else
+	OFF(gc_runtime_collecting, _PyRuntimeState, gc.collecting);
+	printf("\t\t.interp_gc_collecting = -1,\n");
+#endif
 	printf("\t\t.gil_size = %zu,\n", sizeof(struct _gil_runtime_state));
 	OFF(code_filename, PyCodeObject, co_filename);
 	OFF(code_name, PyCodeObject, co_name);

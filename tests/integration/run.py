@@ -458,6 +458,19 @@ def t_gil_starved(py):
     assert loop["gil_wait_ms"] >= 3 * 100 and loop["gil_waits"] >= 3, loop
 
 
+def t_gc(py):
+    """A full collection of a large heap of cycles on the loop: the stall
+    names the gc.collect() line and says it was mostly the collector."""
+    ev, pid = run_workload(py, "gc")
+    s = check_common(ev, pid)
+    stalls = expect_events(ev, "stall", 3, 80, 3000,
+                           lambda e: e["stack"] and frame_ok(e["stack"][0], "collect_garbage", "gc"),
+                           "collect_garbage at the gc.collect() line")
+    assert all(e["gc_share"] >= 0.4 for e in stalls), [(describe(e), e["gc_share"]) for e in stalls]
+    assert s["loops"][0]["gc_ms"] >= 3 * 40, s["loops"][0]
+    assert not [e for e in ev if e["event"] == "blocking_syscall"]
+
+
 def t_pidns(py):
     """In its own PID namespace the target knows other ids: findings carry
     the host's and, beside them, the namespace's."""
@@ -477,7 +490,7 @@ def t_pidns(py):
 
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
                    t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output,
-                   t_gil_starved, t_pidns]
+                   t_gil_starved, t_gc, t_pidns]
 # about the kernel, not the interpreter: run with the first one only
 ONCE = [t_hooks]
 

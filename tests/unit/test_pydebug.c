@@ -54,6 +54,7 @@ static void check(const uint8_t *blob, size_t len,
 	EQ(interp_gil_ptr);
 	EQ(gil_last_holder);
 	EQ(gil_size);
+	EQ(interp_gc_collecting);
 	EQ(code_filename);
 	EQ(code_name);
 	EQ(code_qualname);

@@ -90,6 +90,30 @@ def take_lock(seconds):
         pass
 
 
+GARBAGE = []
+
+
+def make_garbage():
+    """A large heap of reference cycles, so that a full collection takes
+    a few hundred ms on the loop thread."""
+    import gc
+
+    gc.disable()  # only the explicit collection below, at a known line
+    for _ in range(300_000):
+        a, b = [], []
+        a.append(b)
+        b.append(a)
+        GARBAGE.append(a)
+
+
+def collect_garbage():
+    import gc
+
+    make_garbage()
+    GARBAGE.clear()
+    gc.collect()  # LINE:gc
+
+
 WANT_CRUNCH = threading.Event()
 CRUNCH_N = [1_000_000]
 
@@ -127,6 +151,7 @@ BAD = {
     "lock": lambda: take_lock(0.25),
     "clean": lambda: None,
     "starve": WANT_CRUNCH.set,
+    "gc": collect_garbage,
     # a loop that hangs for a while: reported while it is still going on
     "hang": lambda: burn(2.5),
     "deadlock": lambda: take_lock(2.5),
