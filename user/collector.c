@@ -827,10 +827,19 @@ static void summary_print(struct collector *c, double end)
 		struct loop_rec *lr = &c->loops[i];
 		struct ap_loop l;
 
+		uint64_t now = (uint64_t)(end * 1e9);
+
 		if (lr->state != LOOP_CONFIRMED ||
 		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
 					 sizeof(lr->tid), &l, sizeof(l), 0))
 			continue;
+		/* the wait or the iteration going on now counts too */
+		if (l.busy_start && now > l.busy_start) {
+			if (l.sel_sleep)
+				l.idle_ns += now - l.busy_start;
+			else
+				l.busy_ns += now - l.busy_start;
+		}
 		ls[s.nloops++] = (struct ap_loop_summary){
 			.tid = lr->tid,
 			.ns_tid = ns_tid_of(c, lr->tid),
