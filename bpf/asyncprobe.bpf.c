@@ -3,15 +3,17 @@
  * asyncprobe: event-loop stalls and blocking syscalls of one CPython process.
  *
  * What fires, and who pays:
- *  - fentry (kprobe fallback) on entry to the selector syscalls: every
- * epoll/poll/ select call on the machine pays a trampoline and a tgid compare;
- * the target's loop threads get iteration accounting.
+ *  - entry to the selector syscalls (fentry, else kprobe, else their
+ *    tracepoints, else raw sys_enter): each such call on the machine (with
+ *    raw sys_enter, every syscall) pays a tgid compare; the target's loop
+ *    threads get iteration accounting.
  *  - sched_switch: every context switch pays a tgid compare; a loop thread
  *    that sleeps in a syscall other than its loop wait starts a blocking
  *    episode, and its Python stack is read right then, while it is stable.
  *  - a task-clock perf event on each loop thread only: CPU samples of the
- *    Python stack while an iteration is busy, to name what a stall ran.
- * Nothing here touches the target's other syscalls or other processes'.
+ *    Python stack while an iteration is busy, to name what a stall ran,
+ *    and whether the garbage collector was running.
+ * Nothing here writes to the target.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
