@@ -44,6 +44,10 @@ const volatile __u64 gil_holder_off = 0;
  * while it is set is garbage-collection time */
 const volatile __u64 gc_flag = 0;
 
+/* where a thread state keeps its running asyncio task (3.14+); 0: no */
+const volatile __u64 running_task_off = 0;
+const volatile __u64 task_name_off = 0;
+
 /* syscall numbers, set by userspace for this architecture */
 const volatile __s32 nr_epoll_wait = -1, nr_epoll_pwait = -1,
 		     nr_epoll_pwait2 = -1, nr_poll = -1, nr_ppoll = -1,
@@ -120,6 +124,8 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	e->flags = 0;
 	e->nframes = 0;
 	e->gil_holder = 0;
+	e->task = 0;
+	__builtin_memset(e->task_name, 0, AP_NAME_SNAP);
 	__builtin_memset(&e->file, 0, sizeof(e->file));
 	return e;
 }
@@ -214,6 +220,26 @@ static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
 		w.flags |= AP_F_TRUNCATED;
 	*nframes = w.n < AP_MAX_FRAMES ? w.n : AP_MAX_FRAMES;
 	return w.flags;
+}
+
+/* The asyncio task thread @tid is running now (its tstate's field), and
+ * a snapshot of its name object into @name. */
+static __always_inline __u64 running_task(__u32 tid, __u8 *name)
+{
+	__u64 *tsp, task = 0, obj = 0;
+
+	if (!running_task_off)
+		return 0;
+	tsp = bpf_map_lookup_elem(&tstates, &tid);
+	if (!tsp || bpf_probe_read_user(&task, sizeof(task),
+					(void *)(*tsp + running_task_off)))
+		return 0;
+	if (task &&
+	    !bpf_probe_read_user(&obj, sizeof(obj),
+				 (void *)(task + task_name_off)) &&
+	    obj && bpf_probe_read_user(name, AP_NAME_SNAP, (void *)obj))
+		__builtin_memset(name, 0, AP_NAME_SNAP);
+	return task;
 }
 
 /* Identify fd @fd of the current task: inode, and a socket's addresses. */
@@ -313,6 +339,8 @@ static __always_inline void episode_end(struct ap_loop *l, __u32 tid, __u64 now)
 	e->flags = l->blk_flags;
 	e->file = l->blk_file;
 	e->gil_holder = l->blk_gil_holder;
+	e->task = l->blk_task;
+	__builtin_memcpy(e->task_name, l->blk_task_name, AP_NAME_SNAP);
 	n = l->blk_nframes;
 	st = bpf_map_lookup_elem(&blk_stacks, &tid);
 	if (st && n <= AP_MAX_FRAMES) {
@@ -545,6 +573,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	l->blk_sp = sp;
 	l->blk_iter_seq = l->iter_seq;
 	l->blk_gil_holder = 0;
+	l->blk_task = running_task(tid, l->blk_task_name);
 	if (gil)
 		bpf_probe_read_user(&l->blk_gil_holder, sizeof(__u64),
 				    (void *)(gil_lo + gil_holder_off));
@@ -608,6 +637,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	e->iter_seq = l->iter_seq;
 	e->start_ns = l->busy_start;
 	e->flags = stack_walk(tid, e->frames, &e->nframes);
+	e->task = running_task(tid, e->task_name);
 	l->samples++;
 	if (gc_flag &&
 	    !bpf_probe_read_user(&collecting, sizeof(collecting),

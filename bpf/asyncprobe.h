@@ -9,6 +9,7 @@
 
 #define AP_MAX_FRAMES 64
 #define AP_MAX_LOOPS 1024
+#define AP_NAME_SNAP 80 /* bytes of a task's name object kept */
 
 /* Which syscall family a loop thread waits in. */
 enum ap_selector_kind {
@@ -84,6 +85,10 @@ struct ap_event {
 	__u32 nframes;
 	struct ap_fd file; /* blocking: what fd was */
 	__u64 gil_holder;  /* AP_F_GIL: PyThreadState * holding the GIL */
+	__u64 task; /* the asyncio task running (3.14+); 0: none or unknown */
+	/* its name object's first bytes, read at once: the task is often gone
+	 * by the time userspace sees the event */
+	__u8 task_name[AP_NAME_SNAP];
 	struct ap_frame frames[AP_MAX_FRAMES];
 };
 
@@ -117,6 +122,8 @@ struct ap_loop {
 	__u32 blk_nframes;
 	struct ap_fd blk_file;
 	__u64 blk_gil_holder;
+	__u64 blk_task;
+	__u8 blk_task_name[AP_NAME_SNAP];
 	__u64 gil_wait_ns; /* all GIL waits, long or short */
 	__u64 gil_waits;
 	__u64 samples;	  /* CPU samples taken on this loop thread */

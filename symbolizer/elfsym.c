@@ -94,26 +94,53 @@ int elf_file__symbol(struct elf_file *ef, const char *name, uint64_t *addr)
 	return symtab_lookup(ef, SHT_SYMTAB, name, addr);
 }
 
-int elf_file__section(struct elf_file *ef, const char *name, uint64_t *addr)
+static Elf_Scn *section_find(struct elf_file *ef, const char *name,
+			     GElf_Shdr *sh)
 {
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;
-	GElf_Shdr sh;
 
 	if (elf_getshdrstrndx(ef->elf, &shstrndx))
-		return -EINVAL;
+		return NULL;
 	while ((scn = elf_nextscn(ef->elf, scn))) {
 		const char *s;
 
-		if (!gelf_getshdr(scn, &sh))
+		if (!gelf_getshdr(scn, sh))
 			continue;
-		s = elf_strptr(ef->elf, shstrndx, sh.sh_name);
-		if (s && !strcmp(s, name)) {
-			*addr = sh.sh_addr;
-			return 0;
-		}
+		s = elf_strptr(ef->elf, shstrndx, sh->sh_name);
+		if (s && !strcmp(s, name))
+			return scn;
 	}
-	return -ENOENT;
+	return NULL;
+}
+
+int elf_file__section(struct elf_file *ef, const char *name, uint64_t *addr)
+{
+	GElf_Shdr sh;
+
+	if (!section_find(ef, name, &sh))
+		return -ENOENT;
+	*addr = sh.sh_addr;
+	return 0;
+}
+
+int elf_file__section_data(struct elf_file *ef, const char *name, void *buf,
+			   size_t len)
+{
+	Elf_Data *data;
+	Elf_Scn *scn;
+	GElf_Shdr sh;
+
+	scn = section_find(ef, name, &sh);
+	if (!scn || sh.sh_type == SHT_NOBITS)
+		return -ENOENT;
+	data = elf_getdata(scn, NULL);
+	if (!data || !data->d_buf)
+		return -ENOENT;
+	if (data->d_size < len)
+		return -EINVAL;
+	memcpy(buf, data->d_buf, len);
+	return 0;
 }
 
 int elf_file__load_base(struct elf_file *ef, uint64_t *vaddr)

@@ -61,30 +61,37 @@ struct mapping {
 	char path[PATH_MAX];
 };
 
+/*
+ * The ELF file behind a mapping: the mapped file itself (map_files), else
+ * the path in the target's root (a container's own mount namespace), else
+ * the path as we see it (a chroot: maps shows paths from our root).
+ */
+static struct elf_file *mapping_open(pid_t pid, const struct mapping *m)
+{
+	char path[PATH_MAX + 32];
+	struct elf_file *ef;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid,
+		 (unsigned long)m->start, (unsigned long)m->end);
+	ef = elf_file__open(path);
+	if (!ef) {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+		ef = elf_file__open(path);
+	}
+	if (!ef)
+		ef = elf_file__open(m->path);
+	return ef;
+}
+
 /* Try one mapped object: does it hold _PyRuntime? */
 static int try_object(struct py_target *t, const struct mapping *m)
 {
-	char host_path[PATH_MAX + 32];
 	uint64_t sym = 0, base, pyver = 0;
 	struct elf_file *ef;
 	uint32_t hex;
 	int err;
 
-	/*
-	 * The mapped file itself (map_files), else the path in the target's
-	 * root (a container's own mount namespace), else the path as we see
-	 * it (a chroot: maps shows paths from our root).
-	 */
-	snprintf(host_path, sizeof(host_path), "/proc/%d/map_files/%lx-%lx",
-		 t->pid, (unsigned long)m->start, (unsigned long)m->end);
-	ef = elf_file__open(host_path);
-	if (!ef) {
-		snprintf(host_path, sizeof(host_path), "/proc/%d/root%s",
-			 t->pid, m->path);
-		ef = elf_file__open(host_path);
-	}
-	if (!ef)
-		ef = elf_file__open(m->path);
+	ef = mapping_open(t->pid, m);
 	if (!ef)
 		return -errno;
 	err = elf_file__symbol(ef, "_PyRuntime", &sym);
@@ -483,6 +490,67 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
 			break;
 	}
 	return n;
+}
+
+/*
+ * 3.14+: _asyncio describes its task and thread-state fields in an
+ * .AsyncioDebug section (Py_AsyncioModuleDebugOffsets: 13 u64, the task
+ * object's group, the interpreter's, the thread state's).  _asyncio is in
+ * the binary or in its own extension module; look in both.
+ */
+int py_target__asyncio(const struct py_target *t, struct py_asyncio *out)
+{
+	char maps[64], line[PATH_MAX + 128];
+	uint64_t v[13];
+	int err = -ENOENT;
+	FILE *f;
+
+	memset(out, 0, sizeof(*out));
+	if (t->major != 3 || t->minor < 14)
+		return -ENOTSUP;
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", t->pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return -errno;
+	while (err && fgets(line, sizeof(line), f)) {
+		unsigned long start, end, off;
+		struct mapping m;
+		struct elf_file *ef;
+		int pos = 0;
+		char *path;
+
+		if (sscanf(line, "%lx-%lx %*s %lx %*s %*s%n", &start, &end,
+			   &off, &pos) < 3 ||
+		    !pos || off)
+			continue;
+		path = line + pos;
+		while (*path == ' ')
+			path++;
+		path[strcspn(path, "\n")] = '\0';
+		if (path[0] != '/' ||
+		    (!strstr(path, "/_asyncio") && !strstr(path, "python")))
+			continue;
+		m.start = start;
+		m.end = end;
+		m.offset = off;
+		snprintf(m.path, sizeof(m.path), "%s", path);
+		ef = mapping_open(t->pid, &m);
+		if (!ef)
+			continue;
+		err = elf_file__section_data(ef, ".AsyncioDebug", v, sizeof(v));
+		elf_file__close(ef);
+	}
+	fclose(f);
+	if (err)
+		return err;
+	/* task: size, task_name, ...; thread state: size, running_loop,
+	 * running_task, tasks_head */
+	if (!v[0] || v[0] > 4096 || v[1] + 8 > v[0] || !v[9] ||
+	    v[9] > (1 << 20) || v[11] + 8 > v[9])
+		return -EINVAL;
+	out->task_name = (size_t)v[1];
+	out->tstate_running_task = (size_t)v[11];
+	return 0;
 }
 
 int py_target__gil(const struct py_target *t, uint64_t *gil)

@@ -55,6 +55,14 @@ int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx);
 int py_target__walk(const struct py_target *t, uint64_t tstate,
 		    struct ap_frame *frames, int max);
 
+/* Where a thread's running asyncio task and a task's name are (3.14+). */
+struct py_asyncio {
+	size_t tstate_running_task; /* in the thread state; 0: unknown */
+	size_t task_name;	    /* PyObject *: str, or int N for "Task-N" */
+};
+
+int py_target__asyncio(const struct py_target *t, struct py_asyncio *out);
+
 /* Address of the main interpreter's GIL state in the target. */
 int py_target__gil(const struct py_target *t, uint64_t *gil);
 

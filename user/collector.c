@@ -34,13 +34,19 @@
 #define CONFIRM_TRIES 5
 #define MAX_SAMPLES 128	 /* CPU samples kept per loop iteration */
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
+/* 3.12+ object layouts that task names need (stable since) */
+#define PY_TYPE_TP_NAME 24 /* PyTypeObject.tp_name */
+#define PY_LONG_TAG 16	   /* PyLongObject.long_value.lv_tag */
+#define PY_LONG_DIGITS 24  /* PyLongObject.long_value.ob_digit */
 
 enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
 
 struct sample {
 	uint64_t weight;
 	uint32_t n;
-	bool gc; /* taken while the garbage collector ran */
+	bool gc;       /* taken while the garbage collector ran */
+	uint64_t task; /* the asyncio task running then (3.14+) */
+	uint8_t task_name[AP_NAME_SNAP];
 	struct ap_frame frames[AP_MAX_FRAMES];
 };
 
@@ -72,6 +78,7 @@ struct collector {
 	double start_ts;
 	char python[32];
 	const char *variant;
+	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
 	bool uvloop_checked, uvloop;
 	uint32_t seen[MAX_TRACKED];    /* host tids of the Python threads */
 	uint32_t seen_ns[MAX_TRACKED]; /* the same in the target's namespace */
@@ -411,6 +418,52 @@ static void loops_seed(struct collector *c)
 	closedir(dir);
 }
 
+/*
+ * The name of asyncio task @task (3.14+) from @snap, the first bytes of
+ * its name object as the kernel read them: a str, or an int N that stands
+ * for "Task-N" until someone asks.  Only the object's type is read now
+ * (types outlive tasks).  NULL when unknown.
+ */
+static const char *task_name(struct collector *c, uint64_t task,
+			     const uint8_t *snap, char *buf, size_t len)
+{
+	const struct py_offsets *o = c->target.off;
+	uint64_t type, tp_name, tag, slen;
+	uint32_t state, digits[2] = { 0, 0 };
+	char tn[8] = "";
+
+	if (!task)
+		return NULL;
+	memcpy(&type, snap + o->object_type, sizeof(type));
+	if (!type ||
+	    proc_read(c->target.pid, type + PY_TYPE_TP_NAME, &tp_name,
+		      sizeof(tp_name)) ||
+	    proc_read(c->target.pid, tp_name, tn, sizeof(tn) - 1))
+		return NULL;
+	if (!strcmp(tn, "str")) {
+		/* compact ASCII only: that is what task names are */
+		memcpy(&slen, snap + o->unicode_length, sizeof(slen));
+		memcpy(&state, snap + o->unicode_state, sizeof(state));
+		if (!((state >> 5) & 1) || !((state >> 6) & 1) ||
+		    o->unicode_ascii_data >= AP_NAME_SNAP)
+			return NULL;
+		if (slen > AP_NAME_SNAP - o->unicode_ascii_data)
+			slen = AP_NAME_SNAP - o->unicode_ascii_data;
+		snprintf(buf, len, "%.*s", (int)slen,
+			 (const char *)snap + o->unicode_ascii_data);
+		return buf;
+	}
+	/* an int: lv_tag (ndigits << 3 | sign), then 30-bit digits */
+	memcpy(&tag, snap + PY_LONG_TAG, sizeof(tag));
+	if (strcmp(tn, "int") || (tag & 3) || (tag >> 3) > 2)
+		return NULL;
+	memcpy(digits, snap + PY_LONG_DIGITS, (size_t)(tag >> 3) * 4);
+	snprintf(buf, len, "Task-%llu",
+		 (unsigned long long)digits[0] | (unsigned long long)digits[1]
+							 << 30);
+	return buf;
+}
+
 /* --- events -------------------------------------------------------- */
 
 static void sample_add(struct loop_rec *lr, const struct ap_event *e,
@@ -443,6 +496,8 @@ static void sample_add(struct loop_rec *lr, const struct ap_event *e,
 	}
 	s = &lr->samples[slot];
 	s->gc = e->flags & AP_F_GC;
+	s->task = e->task;
+	memcpy(s->task_name, e->task_name, sizeof(s->task_name));
 	s->weight = weight;
 	s->n = n;
 	memcpy(s->frames, e->frames, n * sizeof(e->frames[0]));
@@ -468,7 +523,7 @@ static bool same_stack(const struct py_frame_info *a, int na,
  */
 static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 		       struct py_frame_info *out, int *samples, double *share,
-		       double *gc_share)
+		       double *gc_share, uint64_t *task, const uint8_t **snap)
 {
 	static struct py_frame_info cand[AP_MAX_FRAMES];
 	uint64_t total = 0, gc = 0, best_w = 0, leaf = 0, key_w;
@@ -477,6 +532,8 @@ static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 	*samples = 0;
 	*share = 0;
 	*gc_share = 0;
+	*task = 0;
+	*snap = NULL;
 	if (lr->agg_seq != seq || !lr->nsamples)
 		return 0;
 	*samples = (int)lr->nseen;
@@ -522,12 +579,19 @@ static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 	}
 	*share = total && best >= 0 ? (double)best_w / (double)total : 0;
 	*gc_share = total ? (double)gc / (double)total : 0;
+	if (best >= 0) {
+		*task = lr->samples[best].task;
+		*snap = lr->samples[best].task_name;
+	}
 	return n;
 }
 
 static void on_stall(struct collector *c, const struct ap_event *e)
 {
 	static struct py_frame_info info[AP_MAX_FRAMES];
+	char tname[PYSYM_NAME_MAX];
+	const uint8_t *task_snap;
+	uint64_t task;
 	struct loop_rec *lr = loop_find(c, e->tid);
 	struct ap_finding f = {
 		.event = "stall",
@@ -544,7 +608,9 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	if (!lr || lr->state != LOOP_CONFIRMED)
 		return;
 	f.stack.n = stall_stack(c, lr, e->iter_seq, info, &f.samples,
-				&f.stack_share, &f.gc_share);
+				&f.stack_share, &f.gc_share, &task, &task_snap);
+	f.task = task_snap ? task_name(c, task, task_snap, tname, sizeof(tname))
+			   : NULL;
 	f.stack.frames = info;
 	lr->stalls++;
 	lr->nsamples = 0;
@@ -560,7 +626,7 @@ static void block_report(struct collector *c, const struct ap_event *e,
 	static struct py_frame_info info[AP_MAX_FRAMES];
 	struct loop_rec *lr = loop_find(c, e->tid);
 	const char *name = syscall__name(e->syscall_nr);
-	char unknown[32], holder[32];
+	char unknown[32], holder[32], tname[PYSYM_NAME_MAX];
 	struct fd_desc fdd;
 	struct ap_finding f = {
 		.event = "blocking_syscall",
@@ -603,6 +669,7 @@ static void block_report(struct collector *c, const struct ap_event *e,
 			f.gil_holder_name = holder;
 		}
 	}
+	f.task = task_name(c, e->task, e->task_name, tname, sizeof(tname));
 	f.stack.n = stack_resolve(c, e->frames, (int)n, info);
 	f.stack.frames = info;
 	f.stack.truncated = !!(e->flags & AP_F_TRUNCATED);
@@ -669,7 +736,9 @@ static void loops_watch(struct collector *c, bool final)
 {
 	static struct py_frame_info info[AP_MAX_FRAMES];
 	static struct ap_event e;
-	uint64_t now = (uint64_t)(now_s() * 1e9);
+	char tname[PYSYM_NAME_MAX];
+	const uint8_t *task_snap;
+	uint64_t now = (uint64_t)(now_s() * 1e9), task;
 	uint64_t min_stall = (uint64_t)(c->o->stall_ms * 1e6);
 	uint64_t min_block = (uint64_t)(c->o->syscall_ms * 1e6);
 
@@ -705,6 +774,7 @@ static void loops_watch(struct collector *c, bool final)
 				.flags = l.blk_flags,
 				.file = l.blk_file,
 				.gil_holder = l.blk_gil_holder,
+				.task = l.blk_task,
 			};
 			n = l.blk_nframes;
 			if (n > AP_MAX_FRAMES ||
@@ -713,6 +783,8 @@ static void loops_watch(struct collector *c, bool final)
 						 sizeof(st), 0))
 				n = 0;
 			memcpy(e.frames, st.frames, n * sizeof(st.frames[0]));
+			memcpy(e.task_name, l.blk_task_name,
+			       sizeof(e.task_name));
 			lr->reported_blk = l.blk_start;
 			block_report(c, &e, n, true, final);
 		}
@@ -732,15 +804,20 @@ static void loops_watch(struct collector *c, bool final)
 				.in_progress = 1,
 			};
 
-			f.stack.n =
-				stall_stack(c, lr, l.iter_seq, info, &f.samples,
-					    &f.stack_share, &f.gc_share);
+			f.stack.n = stall_stack(c, lr, l.iter_seq, info,
+						&f.samples, &f.stack_share,
+						&f.gc_share, &task, &task_snap);
 			/* no CPU samples: it is the blocking call above */
 			if (!f.stack.n && n && e.tid == lr->tid) {
 				f.stack.n = stack_resolve(c, e.frames, (int)n,
 							  info);
 				f.stack_share = 1;
+				task = e.task;
+				task_snap = e.task_name;
 			}
+			f.task = task_snap ? task_name(c, task, task_snap,
+						       tname, sizeof(tname))
+					   : NULL;
 			f.stack.frames = info;
 			lr->reported_seq = l.iter_seq;
 			if (final) {
@@ -772,6 +849,16 @@ static int bpf_open_load(struct collector *c)
 		cfg.gil_holder_off = c->target.off->gil_last_holder;
 	}
 	py_target__gc_flag(&c->target, &cfg.gc_flag);
+	if (!py_target__asyncio(&c->target, &c->asyncio)) {
+		cfg.running_task_off = c->asyncio.tstate_running_task;
+		cfg.task_name_off = c->asyncio.task_name;
+		if (c->o->verbose)
+			fprintf(stderr,
+				"asyncprobe: asyncio tasks from .AsyncioDebug "
+				"(running task at +%zu, name at +%zu)\n",
+				c->asyncio.tstate_running_task,
+				c->asyncio.task_name);
+	}
 	c->skel = hooks__load(&cfg, &c->variant);
 	if (!c->skel)
 		return -EINVAL;

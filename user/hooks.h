@@ -16,7 +16,9 @@ struct hooks_config {
 	uint64_t gil;		/* the GIL state's address; 0: unknown */
 	uint64_t gil_size;
 	uint64_t gil_holder_off;
-	uint64_t gc_flag; /* address of gc.collecting; 0: unknown */
+	uint64_t gc_flag;	   /* address of gc.collecting; 0: unknown */
+	uint64_t running_task_off; /* in a thread state (3.14+); 0: unknown */
+	uint64_t task_name_off;	   /* in a task object */
 	const char *only; /* --hooks NAME; NULL: the cheapest that works */
 	int verbose;
 };

@@ -180,6 +180,8 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 						json_string(x->fdd->local));
 			}
 		}
+		if (x->task)
+			json_object_set_new(o, "task", json_string(x->task));
 		json_object_set_new(o, "stack", stack_json(&x->stack));
 		if (x->in_progress)
 			json_object_set_new(o, "in_progress", json_true());
@@ -215,6 +217,8 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 		text_tid(f, x);
 		fputs("  ", f);
 	}
+	if (x->task)
+		fprintf(f, "task '%s'  ", x->task);
 	text_stack(f, &x->stack);
 	if (is_stall && x->gc_share >= 0.5)
 		fprintf(f, "  [garbage collection: %.0f%%]", 100 * x->gc_share);

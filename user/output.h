@@ -37,6 +37,7 @@ struct ap_finding {
 	const struct fd_desc *fdd; /* NULL: unknown */
 	int in_progress;	   /* still going on when reported */
 	/* a wait for the GIL: who held it, when known (tid 0: unknown) */
+	const char *task; /* the asyncio task running, when known (3.14+) */
 	int gil_wait;
 	uint32_t gil_holder_tid;
 	const char *gil_holder_name;

@@ -471,6 +471,23 @@ def t_gc(py):
     assert not [e for e in ev if e["event"] == "blocking_syscall"]
 
 
+def t_task_names(py):
+    """3.14+: findings name the asyncio task that ran (the handler's task,
+    named; or Task-N when it has no name)."""
+    if not py.python_can("sys; assert sys.version_info >= (3, 14)"):
+        raise Skip("task names need Python 3.14+ (.AsyncioDebug)")
+    ev, pid = run_workload(py, "sleep")
+    check_common(ev, pid)
+    blocks = expect_blocking(ev, SLEEP, "nap", "sleep")
+    assert all(e.get("task") == "bad-handler" for e in blocks), [e.get("task") for e in blocks]
+    stalls = [e for e in ev if e["event"] == "stall"]
+    assert stalls and all(e.get("task") == "bad-handler" for e in stalls), stalls
+    ev, pid = run_workload(py, "cpu", ["--unnamed"])
+    stalls = expect_stalls(ev, "burn", "cpu")
+    assert all(re.fullmatch(r"Task-\d+", e.get("task", "")) for e in stalls), \
+        [e.get("task") for e in stalls]
+
+
 def t_pidns(py):
     """In its own PID namespace the target knows other ids: findings carry
     the host's and, beside them, the namespace's."""
@@ -490,7 +507,7 @@ def t_pidns(py):
 
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
                    t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output,
-                   t_gil_starved, t_gc, t_pidns]
+                   t_gil_starved, t_gc, t_task_names, t_pidns]
 # about the kernel, not the interpreter: run with the first one only
 ONCE = [t_hooks]
 

@@ -185,7 +185,9 @@ async def main(mode, trigger, quiet=False):
     while not os.path.exists(trigger):
         await asyncio.sleep(0.02)
     for _ in range(REPEATS.get(mode, REPEAT)):
-        await handler(mode)
+        # in a task of its own, named, as a request handler would be
+        await asyncio.ensure_future(handler(mode)) if "--unnamed" in sys.argv else \
+            await asyncio.get_running_loop().create_task(handler(mode), name="bad-handler")
         await asyncio.sleep(PAUSE)
     if quiet:
         return
