@@ -153,18 +153,8 @@ const struct py_debug_layout *py_debug__layout(int major, int minor)
 
 const char *py_debug__supported(char *buf, size_t len)
 {
-	size_t off = 0;
-
-	if (!len)
-		return buf;
-	buf[0] = '\0';
-	for (size_t i = 0; i < N_LAYOUTS && off < len; i++) {
-		int n = snprintf(buf + off, len - off, "%s%d.%d", i ? ", " : "",
-				 layouts[i].major, layouts[i].minor);
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
+	for (size_t i = 0; i < N_LAYOUTS; i++)
+		py_versions__add(buf, len, layouts[i].major, layouts[i].minor);
 	return buf;
 }
 
@@ -201,7 +191,7 @@ int py_debug__parse(const uint8_t *blob, size_t len, struct py_offsets *out,
 	uint64_t version, rt, in, ts, fr, co, ascii;
 	size_t v;
 	int major, minor;
-	char supported[64];
+	char supported[64] = "";
 
 	if (len < 16 || memcmp(blob, PY_DEBUG_COOKIE, 8)) {
 		snprintf(err, errlen, "no _Py_DebugOffsets cookie");

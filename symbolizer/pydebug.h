@@ -41,7 +41,7 @@ struct py_debug_layout {
 
 const struct py_debug_layout *py_debug__layout(int major, int minor);
 
-/* "3.13, 3.14, 3.15" */
+/* Append the versions with a layout row to the list in @buf. */
 const char *py_debug__supported(char *buf, size_t len);
 
 /*

@@ -61,6 +61,68 @@ struct mapping {
 	char path[PATH_MAX];
 };
 
+typedef int (*mapping_cb)(void *ctx, const struct mapping *m);
+
+/*
+ * Call @cb for the start (file offset 0) of every file mapped by @pid,
+ * until it returns non-zero; that value is returned.  -errno when the
+ * maps cannot be read.
+ */
+static int maps_foreach(pid_t pid, mapping_cb cb, void *ctx)
+{
+	char path[64], line[PATH_MAX + 128];
+	struct mapping m;
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!ret && fgets(line, sizeof(line), f)) {
+		unsigned long start, end, off;
+		char *file, *del;
+		int pos = 0;
+
+		if (sscanf(line, "%lx-%lx %*s %lx %*s %*s%n", &start, &end,
+			   &off, &pos) < 3 ||
+		    !pos || off)
+			continue;
+		file = line + pos;
+		while (*file == ' ')
+			file++;
+		file[strcspn(file, "\n")] = '\0';
+		del = strstr(file, " (deleted)");
+		if (del)
+			*del = '\0';
+		if (file[0] != '/')
+			continue;
+		m.start = start;
+		m.end = end;
+		m.offset = off;
+		snprintf(m.path, sizeof(m.path), "%s", file);
+		ret = cb(ctx, &m);
+	}
+	fclose(f);
+	return ret;
+}
+
+struct needle {
+	const char *s;
+};
+
+static int has_needle(void *ctx, const struct mapping *m)
+{
+	return strstr(m->path, ((struct needle *)ctx)->s) != NULL;
+}
+
+bool py_target__maps_object(pid_t pid, const char *needle)
+{
+	struct needle n = { needle };
+
+	return maps_foreach(pid, has_needle, &n) > 0;
+}
+
 /*
  * The ELF file behind a mapping: the mapped file itself (map_files), else
  * the path in the target's root (a container's own mount namespace), else
@@ -162,7 +224,7 @@ static int task_ids(pid_t pid, struct py_task *tasks, int max)
 		f = fopen(path, "re");
 		if (f) {
 			while (fgets(line, sizeof(line), f)) {
-				char *p = line + 6, *last = NULL;
+				char *p = line + 6;
 
 				if (strncmp(line, "NSpid:", 6))
 					continue;
@@ -173,11 +235,9 @@ static int task_ids(pid_t pid, struct py_task *tasks, int max)
 
 					if (end == p)
 						break;
-					last = p;
 					tasks[n].ns = (uint32_t)v;
 					p = end;
 				}
-				(void)last;
 				break;
 			}
 			fclose(f);
@@ -208,17 +268,9 @@ static int is_candidate(const char *path)
 /* "3.8, ..., 3.15": the version table's rows and the 3.13+ layouts */
 static const char *supported_versions(char *buf, size_t len)
 {
-	char dbg[64];
-	size_t n;
-
+	buf[0] = '\0';
 	py_offsets__supported(buf, len);
-	py_debug__supported(dbg, sizeof(dbg));
-	n = strlen(buf);
-	/* 3.13 is in both lists */
-	for (char *tok = strtok(dbg, ", "); tok; tok = strtok(NULL, ", "))
-		if (!strstr(buf, tok) && n + strlen(tok) + 3 < len)
-			n += (size_t)snprintf(buf + n, len - n, ", %s", tok);
-	return buf;
+	return py_debug__supported(buf, len);
 }
 
 /*
@@ -261,72 +313,55 @@ static int py_target__layout(struct py_target *t, char *err, size_t errlen)
 	return 0;
 }
 
+struct open_state {
+	struct py_target *t;
+	char exe[PATH_MAX];
+	char seen[PATH_MAX]; /* first libpython or python binary mapped */
+};
+
+/* Is this mapped object the one holding _PyRuntime?  1 stops the walk. */
+static int open_candidate(void *ctx, const struct mapping *m)
+{
+	struct open_state *st = ctx;
+
+	if (!is_candidate(m->path) && strcmp(m->path, st->exe))
+		return 0;
+	if (is_candidate(m->path) && !st->seen[0])
+		snprintf(st->seen, sizeof(st->seen), "%s", m->path);
+	return try_object(st->t, m) == 0;
+}
+
 int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 {
-	char maps_path[64], line[PATH_MAX + 128], exe[PATH_MAX] = "";
-	struct mapping m;
-	int found = -ENOENT, saw_python = 0, major, minor;
-	char seen[PATH_MAX] = "", supported[128];
-	FILE *f;
+	struct open_state st = { 0 };
+	char exe_link[64], supported[128];
+	int found, saw_python, major, minor, r;
+	ssize_t n;
 
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
 	t->ns_pid = pid;
 	t->pthread_tid_off = -1;
-	snprintf(maps_path, sizeof(maps_path), "/proc/%d/maps", pid);
-	f = fopen(maps_path, "re");
-	if (!f) {
-		int e = errno;
-
+	snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", pid);
+	n = readlink(exe_link, st.exe, sizeof(st.exe) - 1);
+	st.exe[n > 0 ? n : 0] = '\0';
+	st.t = t;
+	r = maps_foreach(pid, open_candidate, &st);
+	if (r < 0) {
 		snprintf(err, errlen,
-			 e == ENOENT ? "no process with PID %d"
-				     : "cannot read /proc/%d/maps: %s",
-			 pid, strerror(e));
-		return -e;
+			 r == -ENOENT ? "no process with PID %d"
+				      : "cannot read /proc/%d/maps: %s",
+			 pid, strerror(-r));
+		return r;
 	}
-	snprintf(maps_path, sizeof(maps_path), "/proc/%d/exe", pid);
-	ssize_t n = readlink(maps_path, exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long start, end, off;
-		char perms[8];
-		int pos = 0;
-
-		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s%n", &start, &end,
-			   perms, &off, &pos) < 4 ||
-		    !pos)
-			continue;
-		char *path = line + pos;
-		while (*path == ' ')
-			path++;
-		path[strcspn(path, "\n")] = '\0';
-		if (path[0] != '/' || off != 0)
-			continue;
-		char *del = strstr(path, " (deleted)");
-		if (del)
-			*del = '\0';
-		if (!is_candidate(path) && strcmp(path, exe))
-			continue;
-		if (is_candidate(path) && !saw_python) {
-			saw_python = 1;
-			snprintf(seen, sizeof(seen), "%s", path);
-		}
-		m.start = start;
-		m.end = end;
-		m.offset = off;
-		snprintf(m.path, sizeof(m.path), "%s", path);
-		found = try_object(t, &m);
-		if (!found)
-			break;
-	}
-	fclose(f);
-
-	if (found && saw_python && !version_from_name(seen, &major, &minor)) {
+	found = r > 0 ? 0 : -ENOENT;
+	saw_python = st.seen[0] != '\0';
+	if (found && saw_python &&
+	    !version_from_name(st.seen, &major, &minor)) {
 		snprintf(err, errlen,
 			 "PID %d runs Python %d.%d (%s), which asyncprobe does "
 			 "not support; supported: %s",
-			 pid, major, minor, seen,
+			 pid, major, minor, st.seen,
 			 supported_versions(supported, sizeof(supported)));
 		return -ENOTSUP;
 	}
@@ -337,7 +372,7 @@ int py_target__open(struct py_target *t, pid_t pid, char *err, size_t errlen)
 				      "Python 3.8 or newer is needed"
 				    : "PID %d (%s) is not a CPython process "
 				      "(no libpython or python binary mapped)",
-			 pid, exe[0] ? exe : "?");
+			 pid, st.exe[0] ? st.exe : "?");
 		return found;
 	}
 	{
@@ -498,51 +533,40 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
  * object's group, the interpreter's, the thread state's).  _asyncio is in
  * the binary or in its own extension module; look in both.
  */
+struct asyncio_state {
+	pid_t pid;
+	uint64_t *v;
+};
+
+static int asyncio_section(void *ctx, const struct mapping *m)
+{
+	struct asyncio_state *st = ctx;
+	struct elf_file *ef;
+	int err;
+
+	if (!strstr(m->path, "/_asyncio") && !strstr(m->path, "python"))
+		return 0;
+	ef = mapping_open(st->pid, m);
+	if (!ef)
+		return 0;
+	err = elf_file__section_data(ef, ".AsyncioDebug", st->v,
+				     13 * sizeof(uint64_t));
+	elf_file__close(ef);
+	return !err;
+}
+
 int py_target__asyncio(const struct py_target *t, struct py_asyncio *out)
 {
-	char maps[64], line[PATH_MAX + 128];
+	struct asyncio_state st;
 	uint64_t v[13];
-	int err = -ENOENT;
-	FILE *f;
 
 	memset(out, 0, sizeof(*out));
 	if (t->major != 3 || t->minor < 14)
 		return -ENOTSUP;
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", t->pid);
-	f = fopen(maps, "re");
-	if (!f)
-		return -errno;
-	while (err && fgets(line, sizeof(line), f)) {
-		unsigned long start, end, off;
-		struct mapping m;
-		struct elf_file *ef;
-		int pos = 0;
-		char *path;
-
-		if (sscanf(line, "%lx-%lx %*s %lx %*s %*s%n", &start, &end,
-			   &off, &pos) < 3 ||
-		    !pos || off)
-			continue;
-		path = line + pos;
-		while (*path == ' ')
-			path++;
-		path[strcspn(path, "\n")] = '\0';
-		if (path[0] != '/' ||
-		    (!strstr(path, "/_asyncio") && !strstr(path, "python")))
-			continue;
-		m.start = start;
-		m.end = end;
-		m.offset = off;
-		snprintf(m.path, sizeof(m.path), "%s", path);
-		ef = mapping_open(t->pid, &m);
-		if (!ef)
-			continue;
-		err = elf_file__section_data(ef, ".AsyncioDebug", v, sizeof(v));
-		elf_file__close(ef);
-	}
-	fclose(f);
-	if (err)
-		return err;
+	st.pid = t->pid;
+	st.v = v;
+	if (maps_foreach(t->pid, asyncio_section, &st) <= 0)
+		return -ENOENT;
 	/* task: size, task_name, ...; thread state: size, running_loop,
 	 * running_task, tasks_head */
 	if (!v[0] || v[0] > 4096 || v[1] + 8 > v[0] || !v[9] ||

@@ -31,6 +31,9 @@ struct py_target {
 	bool pthread_tid_sure;
 };
 
+/* Does @pid map a file whose path contains @needle? */
+bool py_target__maps_object(pid_t pid, const char *needle);
+
 /* Read @len bytes at @addr of @pid; 0 or -errno (-EFAULT: short read). */
 int proc_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <stdio.h>
+#include <string.h>
 #include "pyversions.h"
 
 static const struct py_offsets rows[] = {
@@ -247,20 +248,24 @@ const struct py_offsets *py_offsets__find(int major, int minor)
 	return NULL;
 }
 
+void py_versions__add(char *buf, size_t len, int major, int minor)
+{
+	char v[16];
+	size_t off = strlen(buf);
+
+	snprintf(v, sizeof(v), "%d.%d", major, minor);
+	/* already listed? (a whole item, not "3.1" in "3.13") */
+	for (const char *p = strstr(buf, v); p; p = strstr(p + 1, v))
+		if ((p == buf || p[-1] == ' ') &&
+		    (p[strlen(v)] == ',' || !p[strlen(v)]))
+			return;
+	if (off < len)
+		snprintf(buf + off, len - off, "%s%s", off ? ", " : "", v);
+}
+
 const char *py_offsets__supported(char *buf, size_t len)
 {
-	size_t off = 0;
-
-	if (!len)
-		return buf;
-	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]) && off < len;
-	     i++) {
-		int n = snprintf(buf + off, len - off, "%s%d.%d", i ? ", " : "",
-				 rows[i].major, rows[i].minor);
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		py_versions__add(buf, len, rows[i].major, rows[i].minor);
 	return buf;
 }

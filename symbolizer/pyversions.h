@@ -72,7 +72,10 @@ struct py_offsets {
 /* The row for major.minor, or NULL when that version is not supported. */
 const struct py_offsets *py_offsets__find(int major, int minor);
 
-/* "3.11, 3.12" into @buf: the versions this build knows. */
+/* Append "M.m" to the list "3.8, 3.9" in @buf unless it is there. */
+void py_versions__add(char *buf, size_t len, int major, int minor);
+
+/* Append the versions the table has rows for to the list in @buf. */
 const char *py_offsets__supported(char *buf, size_t len);
 
 #endif

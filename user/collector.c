@@ -80,10 +80,13 @@ struct collector {
 	const char *variant;
 	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
 	bool uvloop_checked, uvloop;
-	uint32_t seen[MAX_TRACKED];    /* host tids of the Python threads */
-	uint32_t seen_ns[MAX_TRACKED]; /* the same in the target's namespace */
-	uint64_t seen_ts[MAX_TRACKED]; /* and their thread states */
-	int nseen;
+	/* the Python threads at the last refresh */
+	struct py_thread {
+		uint32_t tid;	 /* as the host sees it */
+		uint32_t ns_tid; /* in the target's PID namespace */
+		uint64_t tstate;
+	} threads[MAX_TRACKED];
+	int nthreads;
 };
 
 static int verbose;
@@ -136,11 +139,10 @@ static int tstate_cb(void *ctx, uint32_t host_tid, uint32_t ns_tid,
 {
 	struct collector *c = ctx;
 
-	if (c->nseen >= MAX_TRACKED)
+	if (c->nthreads >= MAX_TRACKED)
 		return 1;
-	c->seen[c->nseen] = host_tid;
-	c->seen_ts[c->nseen] = tstate;
-	c->seen_ns[c->nseen++] = ns_tid;
+	c->threads[c->nthreads++] =
+		(struct py_thread){ host_tid, ns_tid, tstate };
 	bpf_map__update_elem(c->skel->maps.tstates, &host_tid, sizeof(host_tid),
 			     &tstate, sizeof(tstate), BPF_ANY);
 	return 0;
@@ -149,9 +151,9 @@ static int tstate_cb(void *ctx, uint32_t host_tid, uint32_t ns_tid,
 /* The host tid of thread state @tstate; 0 when not known. */
 static uint32_t tid_of_tstate(const struct collector *c, uint64_t tstate)
 {
-	for (int i = 0; tstate && i < c->nseen; i++)
-		if (c->seen_ts[i] == tstate)
-			return c->seen[i];
+	for (int i = 0; tstate && i < c->nthreads; i++)
+		if (c->threads[i].tstate == tstate)
+			return c->threads[i].tid;
 	return 0;
 }
 
@@ -174,9 +176,9 @@ static void thread_name(pid_t pid, uint32_t tid, char *buf, size_t len)
 /* The tid the target itself knows @tid by (its PID namespace's). */
 static uint32_t ns_tid_of(const struct collector *c, uint32_t tid)
 {
-	for (int i = 0; i < c->nseen; i++)
-		if (c->seen[i] == tid)
-			return c->seen_ns[i];
+	for (int i = 0; i < c->nthreads; i++)
+		if (c->threads[i].tid == tid)
+			return c->threads[i].ns_tid;
 	return tid;
 }
 
@@ -187,15 +189,15 @@ static void threads_refresh(struct collector *c)
 	int nstale = 0;
 	void *prev = NULL;
 
-	c->nseen = 0;
+	c->nthreads = 0;
 	if (py_target__threads(&c->target, tstate_cb, c) < 0)
 		return;
 	while (!bpf_map__get_next_key(c->skel->maps.tstates, prev, &next,
 				      sizeof(next))) {
 		bool live = false;
 
-		for (int i = 0; i < c->nseen && !live; i++)
-			live = c->seen[i] == next;
+		for (int i = 0; i < c->nthreads && !live; i++)
+			live = c->threads[i].tid == next;
 		if (!live && nstale < 256)
 			stale[nstale++] = next;
 		key = next;
@@ -224,18 +226,9 @@ static int stack_resolve(struct collector *c, const struct ap_frame *frames,
 
 static bool target_has_uvloop(struct collector *c)
 {
-	char path[64], line[512];
-	FILE *f;
-
 	if (c->uvloop_checked)
 		return c->uvloop;
-	snprintf(path, sizeof(path), "/proc/%d/maps", c->target.pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (!c->uvloop && fgets(line, sizeof(line), f))
-		c->uvloop = strstr(line, "/uvloop/loop.") != NULL;
-	fclose(f);
+	c->uvloop = py_target__maps_object(c->target.pid, "/uvloop/loop.");
 	/* uvloop may be imported later: only a positive answer is final */
 	c->uvloop_checked = c->uvloop;
 	return c->uvloop;
@@ -1031,7 +1024,7 @@ int collector__run(const struct ap_options *o)
 		o->duration_s > 0 ? "" : " Ctrl-C to end.");
 	threads_refresh(c);
 	loops_seed(c);
-	if (c->nseen == 0) {
+	if (c->nthreads == 0) {
 		uint64_t probe;
 
 		if (proc_read(o->pid, c->target.runtime, &probe,

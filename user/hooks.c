@@ -215,44 +215,48 @@ static void rodata_set(const struct hooks_config *cfg,
  * load costs a CO-RE pass, ~0.4 s).  /run is cleared at boot; the boot id
  * guards against a kept /run.
  */
+/* This boot's id ("" when unknown). */
+static void boot_id(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
 static int hooks_memo_read(void)
 {
-	char boot[64] = "", line[128], id[64], name[32];
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	char boot[64], line[128], id[64], name[32];
 	int found = -1;
+	FILE *f;
 
-	if (f) {
-		if (!fgets(boot, sizeof(boot), f))
-			boot[0] = '\0';
-		boot[strcspn(boot, "\n")] = '\0';
-		fclose(f);
-	}
+	boot_id(boot, sizeof(boot));
+	if (!boot[0])
+		return -1;
 	f = fopen(HOOKS_MEMO, "re");
-	if (!f || !boot[0])
-		goto out;
+	if (!f)
+		return -1;
 	if (fgets(line, sizeof(line), f) &&
 	    sscanf(line, "%63s %31s", id, name) == 2 && !strcmp(id, boot))
 		for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]);
 		     i++)
 			if (!strcmp(variants[i].name, name))
 				found = (int)i;
-out:
-	if (f)
-		fclose(f);
+	fclose(f);
 	return found;
 }
 
 static void hooks_memo_write(const struct variant *v)
 {
-	char boot[64] = "";
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	char boot[64];
+	FILE *f;
 
-	if (!f)
-		return;
-	if (!fgets(boot, sizeof(boot), f))
-		boot[0] = '\0';
-	fclose(f);
-	boot[strcspn(boot, "\n")] = '\0';
+	boot_id(boot, sizeof(boot));
 	if (!boot[0] || (mkdir("/run/asyncprobe", 0755) && errno != EEXIST))
 		return;
 	f = fopen(HOOKS_MEMO ".tmp", "we");
