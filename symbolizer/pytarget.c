@@ -533,6 +533,46 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
  * object's group, the interpreter's, the thread state's).  _asyncio is in
  * the binary or in its own extension module; look in both.
  */
+struct object_find {
+	pid_t pid;
+	const char *needle;
+	struct elf_file *ef;
+	uint64_t bias, start;
+};
+
+static int object_match(void *ctx, const struct mapping *m)
+{
+	struct object_find *of = ctx;
+	uint64_t base;
+
+	if (!strstr(m->path, of->needle))
+		return 0;
+	of->ef = mapping_open(of->pid, m);
+	if (!of->ef)
+		return 0;
+	if (elf_file__load_base(of->ef, &base)) {
+		elf_file__close(of->ef);
+		of->ef = NULL;
+		return 0;
+	}
+	of->bias = m->start - base;
+	of->start = m->start;
+	return 1;
+}
+
+struct elf_file *py_target__object(pid_t pid, const char *needle,
+				   uint64_t *bias, uint64_t *start)
+{
+	struct object_find of = { .pid = pid, .needle = needle };
+
+	if (maps_foreach(pid, object_match, &of) <= 0)
+		return NULL;
+	*bias = of.bias;
+	if (start)
+		*start = of.start;
+	return of.ef;
+}
+
 struct asyncio_state {
 	pid_t pid;
 	uint64_t *v;
@@ -572,8 +612,15 @@ int py_target__asyncio(const struct py_target *t, struct py_asyncio *out)
 	if (!v[0] || v[0] > 4096 || v[1] + 8 > v[0] || !v[9] ||
 	    v[9] > (1 << 20) || v[11] + 8 > v[9])
 		return -EINVAL;
+	if (v[6] + 16 > v[0] || !v[7] || v[7] > (1 << 20) || v[8] + 16 > v[7] ||
+	    v[12] + 16 > v[9])
+		return -EINVAL;
+	out->task_size = (size_t)v[0];
 	out->task_name = (size_t)v[1];
+	out->task_node = (size_t)v[6];
+	out->interp_tasks_head = (size_t)v[8];
 	out->tstate_running_task = (size_t)v[11];
+	out->tstate_tasks_head = (size_t)v[12];
 	return 0;
 }
 

@@ -58,13 +58,25 @@ int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx);
 int py_target__walk(const struct py_target *t, uint64_t tstate,
 		    struct ap_frame *frames, int max);
 
-/* Where a thread's running asyncio task and a task's name are (3.14+). */
+/* Where a thread's running asyncio task and a task's name are, and the
+ * lists that link every native task (3.14+, the AsyncioDebug section). */
 struct py_asyncio {
 	size_t tstate_running_task; /* in the thread state; 0: unknown */
 	size_t task_name;	    /* PyObject *: str, or int N for "Task-N" */
+	size_t task_size;
+	size_t task_node;	  /* list node {next, prev} in a task */
+	size_t interp_tasks_head; /* tasks whose thread has gone */
+	size_t tstate_tasks_head; /* tasks of a live thread */
 };
 
 int py_target__asyncio(const struct py_target *t, struct py_asyncio *out);
+
+struct elf_file;
+
+/* The first object mapped by @pid whose path contains @needle, opened, and
+ * its load bias (and where its first mapping starts); NULL if none. */
+struct elf_file *py_target__object(pid_t pid, const char *needle,
+				   uint64_t *bias, uint64_t *start);
 
 /* Address of the main interpreter's GIL state in the target. */
 int py_target__gil(const struct py_target *t, uint64_t *gil);

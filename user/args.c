@@ -9,12 +9,18 @@
 
 static const char usage[] =
 	"Usage: asyncprobe -p PID [-d SECONDS] [--stall-threshold MS]\n"
-	"                  [--syscall-threshold MS] [--format text|json] [-v]\n"
+	"                  [--syscall-threshold MS] [--churn-threshold N]\n"
+	"                  [--format text|json] [-v]\n"
+	"       asyncprobe tasks -p PID [--format text|json]\n"
 	"\n"
-	"Find event-loop stalls and blocking syscalls in a running asyncio\n"
-	"(CPython) process, and name the Python line that caused them. The\n"
-	"target is neither stopped nor changed. Needs root, or CAP_BPF,\n"
-	"CAP_PERFMON and CAP_SYS_PTRACE.\n"
+	"Find event-loop stalls, blocking syscalls and task churn in a\n"
+	"running asyncio (CPython) process, and name the Python line that\n"
+	"caused them. The target is neither stopped nor changed. Needs root,\n"
+	"or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE.\n"
+	"\n"
+	"`asyncprobe tasks` lists every asyncio task once: its name, state,\n"
+	"coroutine stack and who awaits whom (Python 3.11+; needs only\n"
+	"CAP_SYS_PTRACE).\n"
 	"\n"
 	"  -p, --pid PID               process to watch (required)\n"
 	"  -d, --duration SECONDS      stop after this long (default: until\n"
@@ -29,6 +35,8 @@ static const char usage[] =
 	"  -f, --format text|json      text lines, or one JSON object per "
 	"line\n"
 	"                              (default text)\n"
+	"  -c, --churn-threshold N     report task churn above N tasks\n"
+	"                              created per second (default 1000)\n"
 	"      --sample-period MS      loop CPU time between stack samples\n"
 	"                              during a busy iteration (default 5)\n"
 	"  -v, --verbose               say what is attached, and libbpf's "
@@ -41,6 +49,7 @@ static const char usage[] =
 	"    asyncprobe -p 4711 -d 30            # watch for 30 seconds\n"
 	"    asyncprobe -p 4711 -s 50 -b 5       # stricter thresholds\n"
 	"    asyncprobe -p 4711 -f json | jq .   # JSON lines for tools\n"
+	"    asyncprobe tasks -p 4711            # what every task awaits\n"
 	"    asyncprobe -p $(pgrep -f uvicorn | head -1)\n";
 
 /* A positive finite number, or -1. */
@@ -66,6 +75,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "syscall-threshold", required_argument, NULL, 'b' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "sample-period", required_argument, NULL, 'S' },
+		{ "churn-threshold", required_argument, NULL, 'c' },
 		{ "hooks", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -80,11 +90,17 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 	o->stall_ms = 100;
 	o->syscall_ms = 10;
 	o->sample_ms = 5;
+	o->churn_threshold = 1000;
 	o->format = AP_FMT_TEXT;
 	optind = 0; /* re-entrant for tests */
 	opterr = 0;
+	if (argc > 1 && !strcmp(argv[1], "tasks")) {
+		o->command = AP_CMD_TASKS;
+		argv++;
+		argc--;
+	}
 
-	while ((c = getopt_long(argc, argv, ":p:d:s:b:f:vVh", longopts,
+	while ((c = getopt_long(argc, argv, ":p:d:s:b:c:f:vVh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -133,6 +149,17 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 				     : &o->sample_ms) = v;
 			break;
 		}
+		case 'c':
+			o->churn_threshold = parse_positive(optarg);
+			if (o->churn_threshold < 0) {
+				fprintf(err,
+					"asyncprobe: invalid churn threshold "
+					"'%s': give a positive number of tasks "
+					"per second\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			break;
 		case 'f':
 			if (!strcmp(optarg, "text")) {
 				o->format = AP_FMT_TEXT;

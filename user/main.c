@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include "collector.h"
 #include "options.h"
+#include "tasks.h"
 
 int main(int argc, char **argv)
 {
@@ -16,5 +17,7 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
+	if (o.command == AP_CMD_TASKS)
+		return tasks__dump(&o);
 	return collector__run(&o);
 }

@@ -7,14 +7,21 @@
 
 enum ap_format { AP_FMT_TEXT = 0, AP_FMT_JSON = 1 };
 
+enum ap_command {
+	AP_CMD_WATCH = 0, /* find stalls, blocking syscalls, task churn */
+	AP_CMD_TASKS = 1, /* one-shot dump of the target's tasks */
+};
+
 struct ap_options {
+	enum ap_command command;
 	pid_t pid;
 	double duration_s; /* 0: until interrupted or the target exits */
 	double stall_ms;
 	double syscall_ms;
 	double sample_ms; /* CPU time between stack samples of a loop */
 	enum ap_format format;
-	const char *hooks; /* NULL: the cheapest the kernel allows */
+	double churn_threshold; /* tasks created per second that are churn */
+	const char *hooks;	/* NULL: the cheapest the kernel allows */
 	int verbose;
 };
 
