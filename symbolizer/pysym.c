@@ -245,28 +245,54 @@ static bool code_valid(struct py_symbolizer *s, struct code_entry *e)
 	return true;
 }
 
-int pysym__resolve(struct py_symbolizer *s, const struct ap_frame *f,
-		   struct py_frame_info *out)
+/* The cache entry of a code object, loaded if needed; NULL on failure
+ * with @out set to "<unknown>". */
+static struct code_entry *code_entry(struct py_symbolizer *s, uint64_t code,
+				     struct py_frame_info *out, int *err)
 {
-	const struct py_offsets *o = s->t->off;
-	uint64_t h = (f->code >> 4) * 0x9e3779b97f4a7c15ULL;
+	uint64_t h = (code >> 4) * 0x9e3779b97f4a7c15ULL;
 	struct code_entry *e = &s->cache[h >> 52 & (CACHE_SIZE - 1)];
-	long offset;
-	int err;
 
-	if (e->code != f->code || !code_valid(s, e)) {
-		err = code_load(s, f->code, e);
-		if (err) {
+	*err = 0;
+	if (e->code != code || !code_valid(s, e)) {
+		*err = code_load(s, code, e);
+		if (*err) {
 			e->code = 0;
 			snprintf(out->function, sizeof(out->function),
 				 "<unknown>");
 			out->file[0] = '\0';
 			out->line = -1;
-			return err;
+			return NULL;
 		}
 	}
 	snprintf(out->function, sizeof(out->function), "%s", e->function);
 	snprintf(out->file, sizeof(out->file), "%s", e->file);
+	return e;
+}
+
+int pysym__code(struct py_symbolizer *s, uint64_t code,
+		struct py_frame_info *out)
+{
+	int err;
+	struct code_entry *e = code_entry(s, code, out, &err);
+
+	if (!e)
+		return err;
+	out->line = e->firstlineno;
+	return 0;
+}
+
+int pysym__resolve(struct py_symbolizer *s, const struct ap_frame *f,
+		   struct py_frame_info *out)
+{
+	const struct py_offsets *o = s->t->off;
+	struct code_entry *e;
+	long offset;
+	int err;
+
+	e = code_entry(s, f->code, out, &err);
+	if (!e)
+		return err;
 	/* byte offset of the instruction in the bytecode */
 	switch (o->instr_kind) {
 	case PY_INSTR_POINTER:

@@ -29,6 +29,10 @@ void pysym__new_epoch(struct py_symbolizer *s);
 int pysym__resolve(struct py_symbolizer *s, const struct ap_frame *f,
 		   struct py_frame_info *out);
 
+/* A code object's function and file, and the line it is defined at. */
+int pysym__code(struct py_symbolizer *s, uint64_t code,
+		struct py_frame_info *out);
+
 /* Decode a PyUnicodeObject of the target into UTF-8 (capped); exposed for
  * tests.  @hdr holds the object's first bytes as read from the target. */
 int pysym__decode_unicode(const struct py_offsets *o, pid_t pid, uint64_t addr,

@@ -259,7 +259,7 @@ static const struct py_asyncio_layout rows[] = {
 #define MAX_CHAIN 64  /* coroutines in one task's await chain */
 #define TASK_READ 256 /* bytes of a task read at once */
 #define NAME_READ 80  /* bytes of a name object: header and "Task-N" */
-#define MAX_CANDIDATES 64
+#define MAX_CAND_BYTES (64u << 10) /* writable segment calibrated in */
 #define IOV_BATCH 1024 /* iovecs per process_vm_readv */
 #define TYPE_CACHE 32
 
@@ -294,10 +294,11 @@ struct py_tasks {
 	uint64_t counter; /* address of the counter; 0: none or calibrating */
 	uint64_t base;	  /* its value when opened */
 	const char *counter_src;
-	int ncand;
-	uint64_t cand[MAX_CANDIDATES], cand_base[MAX_CANDIDATES],
-		cand_last[MAX_CANDIDATES];
-	bool cand_dead[MAX_CANDIDATES];
+	/* calibration: the module's writable words, as candidates */
+	uint64_t cand_addr;
+	size_t cand_words;
+	uint64_t *cand_base, *cand_last;
+	bool *cand_live;
 	uint64_t max_number; /* largest automatic task number seen */
 	struct type_entry types[TYPE_CACHE];
 	int ntypes;
@@ -563,24 +564,22 @@ static int weakset_data(struct py_tasks *pt, uint64_t ws, uint64_t *data)
 }
 
 /* Calibration for a stripped _asyncio (<= 3.11): the counter is a static
- * word in the module's writable data; keep every word that could be it
- * and drop the ones that stop behaving like it. */
+ * word in the module's writable segment.  Every word there that could be
+ * it is a candidate; each read drops those that stop behaving like it. */
 static void counter_candidates(struct py_tasks *pt, const char *object)
 {
 	char path[64], line[PATH_MAX + 128];
+	bool in_object = false;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", pt->t->pid);
 	f = fopen(path, "re");
 	if (!f)
 		return;
-	bool in_object = false;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long start, end;
 		char perms[8] = "";
 		int pos = 0;
-		uint64_t *words;
-		size_t n;
 
 		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s%n", &start, &end,
 			   perms, &pos) < 3)
@@ -588,31 +587,39 @@ static void counter_candidates(struct py_tasks *pt, const char *object)
 		line[strcspn(line, "\n")] = '\0';
 		if (strstr(line + pos, object))
 			in_object = true;
-		else if (line[pos] &&
-			 strspn(line + pos, " ") != strlen(line + pos))
-			in_object = false; /* .bss follows, anonymous */
-		if (!in_object || perms[0] != 'r' || perms[1] != 'w' ||
-		    end - start > (64u << 10))
+		else if (strspn(line + pos, " ") != strlen(line + pos))
+			in_object = false; /* its .bss may follow, anonymous */
+		if (!in_object || perms[0] != 'r' || perms[1] != 'w')
 			continue;
-		n = (end - start) / PTR;
-		words = malloc(n * PTR);
-		if (!words)
+		/* the writable segment of a module is a few pages, with its
+		 * .bss perhaps in an anonymous mapping right after */
+		if (!pt->cand_words)
+			pt->cand_addr = start;
+		else if (start != pt->cand_addr + pt->cand_words * PTR)
 			break;
-		if (!rd(pt, start, words, n * PTR))
-			for (size_t i = 0; i < n && pt->ncand < MAX_CANDIDATES;
-			     i++)
-				/* a count: not 0, not a pointer, not a flag */
-				if (words[i] > 1 && words[i] < (1ull << 40) &&
-				    words[i] >= pt->max_number) {
-					pt->cand[pt->ncand] = start + i * PTR;
-					pt->cand_base[pt->ncand] = words[i];
-					pt->cand_last[pt->ncand++] = words[i];
-				}
-		free(words);
+		if (end - pt->cand_addr > MAX_CAND_BYTES)
+			break;
+		pt->cand_words = (end - pt->cand_addr) / PTR;
 	}
 	fclose(f);
-	if (pt->ncand)
-		pt->counter_src = "calibrated";
+	if (!pt->cand_words)
+		return;
+	pt->cand_base = calloc(pt->cand_words, sizeof(uint64_t));
+	pt->cand_last = calloc(pt->cand_words, sizeof(uint64_t));
+	pt->cand_live = calloc(pt->cand_words, sizeof(bool));
+	if (!pt->cand_base || !pt->cand_last || !pt->cand_live ||
+	    rd(pt, pt->cand_addr, pt->cand_base, pt->cand_words * PTR)) {
+		pt->cand_words = 0;
+		return;
+	}
+	for (size_t i = 0; i < pt->cand_words; i++) {
+		uint64_t v = pt->cand_base[i];
+
+		/* a count: not a pointer, not a flag */
+		pt->cand_live[i] = v > 1 && v < (1ull << 40);
+		pt->cand_last[i] = v;
+	}
+	pt->counter_src = "calibrated";
 }
 
 static int counter_find(struct py_tasks *pt)
@@ -642,28 +649,39 @@ static int counter_find(struct py_tasks *pt)
 
 int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base)
 {
-	uint64_t best = 0, v;
-	int which = -1;
+	uint64_t *v, best = 0;
+	long which = -1;
 
 	if (pt->counter) {
 		*base = pt->base;
 		return rd64(pt, pt->counter, now);
 	}
-	for (int i = 0; i < pt->ncand; i++) {
-		if (pt->cand_dead[i])
+	if (!pt->cand_words)
+		return -ENOENT;
+	v = malloc(pt->cand_words * PTR);
+	if (!v)
+		return -ENOMEM;
+	if (rd(pt, pt->cand_addr, v, pt->cand_words * PTR)) {
+		free(v);
+		return -EFAULT;
+	}
+	for (size_t i = 0; i < pt->cand_words; i++) {
+		if (!pt->cand_live[i])
 			continue;
 		/* a counter never goes down and is past every number given */
-		if (rd64(pt, pt->cand[i], &v) || v < pt->cand_last[i] ||
-		    v < pt->max_number) {
-			pt->cand_dead[i] = true;
+		if (v[i] < pt->cand_last[i] || v[i] < pt->max_number) {
+			pt->cand_live[i] = false;
 			continue;
 		}
-		pt->cand_last[i] = v;
-		if (which < 0 || v - pt->cand_base[i] > best) {
-			best = v - pt->cand_base[i];
-			which = i;
+		pt->cand_last[i] = v[i];
+		/* the one that moved most: other monotonic words (a type's
+		 * reference count in a leak) move at most as fast */
+		if (which < 0 || v[i] - pt->cand_base[i] > best) {
+			best = v[i] - pt->cand_base[i];
+			which = (long)i;
 		}
 	}
+	free(v);
 	if (which < 0)
 		return -ENOENT;
 	*now = pt->cand_last[which];
@@ -751,6 +769,9 @@ void py_tasks__free(struct py_tasks *pt)
 		return;
 	free(pt->addrs);
 	free(pt->buf);
+	free(pt->cand_base);
+	free(pt->cand_last);
+	free(pt->cand_live);
 	free(pt);
 }
 

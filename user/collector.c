@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "asyncprobe.h"
 #include "asyncprobe.skel.h"
+#include "churn.h"
 #include "collector.h"
 #include "fdinfo.h"
 #include "hooks.h"
@@ -79,6 +80,7 @@ struct collector {
 	char python[32];
 	const char *variant;
 	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
+	struct churn *churn;	   /* task counts, lifetimes, sites, leaks */
 	bool uvloop_checked, uvloop;
 	/* the Python threads at the last refresh */
 	struct py_thread {
@@ -708,6 +710,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		lr = loop_find(c, e->tid);
 		if (lr && lr->state != LOOP_REJECTED)
 			sample_add(lr, e, n, (uint64_t)(c->o->sample_ms * 1e6));
+		if (lr && lr->state == LOOP_CONFIRMED)
+			churn__sample(c->churn, e->frames, n);
 		break;
 	case AP_EV_STALL:
 		on_stall(c, e);
@@ -889,6 +893,7 @@ static uint64_t events_lost(struct collector *c)
 static void summary_print(struct collector *c, double end)
 {
 	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
+	struct ap_task_summary tasks;
 	struct ap_summary s = {
 		.pid = c->target.pid,
 		.ns_pid = c->target.ns_pid,
@@ -901,7 +906,10 @@ static void summary_print(struct collector *c, double end)
 		.in_progress = c->in_progress,
 		.python = c->python,
 		.loops = ls,
+		.tasks = &tasks,
 	};
+
+	churn__finish(c->churn, end, &tasks);
 
 	for (int i = 0; ls && i < c->nloops; i++) {
 		struct loop_rec *lr = &c->loops[i];
@@ -948,6 +956,7 @@ static void collector_free(struct collector *c)
 			close(c->loops[i].perf_fd);
 		free(c->loops[i].samples);
 	}
+	churn__free(c->churn);
 	ring_buffer__free(c->rb);
 	asyncprobe_bpf__destroy(c->skel);
 	pysym__free(c->sym);
@@ -1004,7 +1013,8 @@ int collector__run(const struct ap_options *o)
 		fprintf(stderr, "asyncprobe: CPython layout from the %s\n",
 			c->target.layout_source);
 	c->sym = pysym__new(&c->target);
-	if (!c->sym) {
+	c->churn = churn__new(o, &c->target, c->sym);
+	if (!c->sym || !c->churn) {
 		fprintf(stderr, "asyncprobe: out of memory\n");
 		goto cleanup;
 	}
@@ -1053,6 +1063,7 @@ int collector__run(const struct ap_options *o)
 
 	c->start_ts = now_s();
 	deadline = o->duration_s > 0 ? c->start_ts + o->duration_s : 0;
+	churn__tick(c->churn, c->start_ts);
 
 	while (!done) {
 		struct epoll_event evs[4];
@@ -1103,6 +1114,7 @@ int collector__run(const struct ap_options *o)
 				    errno == ESRCH)
 					done = true;
 				loops_watch(c, false);
+				churn__tick(c->churn, now_s());
 				if (ticks % (1000 / TICK_MS) == 0) {
 					pysym__new_epoch(c->sym);
 					threads_refresh(c);

@@ -228,6 +228,192 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 	fflush(f);
 }
 
+static json_t *share_json(double v)
+{
+	return v >= 0 ? json_real(v) : json_null();
+}
+
+static json_t *lifetimes_json(const struct ap_lifetimes *l)
+{
+	return json_pack("{s:o, s:o, s:o, s:I}", "lt_1ms",
+			 share_json(l->lt_1ms), "lt_1s", share_json(l->lt_1s),
+			 "lt_10s", share_json(l->lt_10s), "tasks_observed",
+			 (json_int_t)l->observed);
+}
+
+static json_t *sites_json(const struct ap_site *sites, int n, bool leak)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < n; i++) {
+		const struct ap_site *x = &sites[i];
+		json_t *o = json_pack("{s:s, s:s, s:i}", "function",
+				      x->where.function, "file", x->where.file,
+				      "line", x->where.line);
+
+		if (leak) {
+			json_object_set_new(o, "alive",
+					    json_integer((json_int_t)x->count));
+			json_object_set_new(o, "growth",
+					    json_integer((json_int_t)x->growth));
+		} else {
+			json_object_set_new(o, "samples",
+					    json_integer((json_int_t)x->count));
+			json_object_set_new(o, "share", json_real(x->share));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static void text_sites(FILE *f, const struct ap_site *sites, int n,
+		       bool leak)
+{
+	for (int i = 0; i < n; i++) {
+		const struct ap_site *x = &sites[i];
+
+		if (leak)
+			fprintf(f, "    %6llu alive (+%lld)  ",
+				(unsigned long long)x->count,
+				(long long)x->growth);
+		else
+			fprintf(f, "    %5.1f%%  ", 100 * x->share);
+		fprintf(f, "%s (%s:%d)\n", x->where.function,
+			output__short_path(x->where.file), x->where.line);
+	}
+}
+
+static void text_lifetimes(FILE *f, const struct ap_lifetimes *l)
+{
+	if (l->lt_1ms < 0)
+		return;
+	fprintf(f, "  lifetimes (of %llu tasks followed): %.0f%% < 1 ms",
+		(unsigned long long)l->observed, 100 * l->lt_1ms);
+	if (l->lt_1s >= 0)
+		fprintf(f, ", %.0f%% < 1 s", 100 * l->lt_1s);
+	if (l->lt_10s >= 0)
+		fprintf(f, ", %.0f%% < 10 s", 100 * l->lt_10s);
+	fputc('\n', f);
+}
+
+void output__churn(FILE *f, enum ap_format fmt, const struct ap_churn *x)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common("task_churn", x->ts, x->pid, x->ns_pid);
+
+		json_object_set_new(o, "start_ts", json_real(x->start_ts));
+		json_object_set_new(o, "duration_ms",
+				    json_real(x->duration_s * 1e3));
+		json_object_set_new(o, "tasks_created",
+				    json_integer((json_int_t)x->created));
+		json_object_set_new(o, "rate_per_s", json_real(x->rate));
+		json_object_set_new(o, "peak_rate_per_s",
+				    json_real(x->peak_rate));
+		json_object_set_new(o, "threshold_per_s",
+				    json_real(x->threshold));
+		json_object_set_new(o, "lifetimes", lifetimes_json(&x->life));
+		json_object_set_new(o, "sites",
+				    sites_json(x->sites, x->nsites, false));
+		json_object_set_new(o, "site_samples",
+				    json_integer((json_int_t)x->site_samples));
+		if (x->in_progress)
+			json_object_set_new(o, "in_progress", json_true());
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f,
+		"CHURN    %.0f tasks/s for %.1f s (peak %.0f/s, threshold "
+		"%.0f/s), %llu tasks created%s\n",
+		x->rate, x->duration_s, x->peak_rate, x->threshold,
+		(unsigned long long)x->created,
+		x->in_progress ? "  [still going on]" : "");
+	text_lifetimes(f, &x->life);
+	if (x->nsites) {
+		fprintf(f, "  created at (sampled, %llu samples):\n",
+			(unsigned long long)x->site_samples);
+		text_sites(f, x->sites, x->nsites, false);
+	}
+	fflush(f);
+}
+
+void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common("task_leak", x->ts, x->pid, x->ns_pid);
+
+		json_object_set_new(o, "start_ts", json_real(x->start_ts));
+		json_object_set_new(o, "tasks_alive_start",
+				    json_integer((json_int_t)x->alive_start));
+		json_object_set_new(o, "tasks_alive_end",
+				    json_integer((json_int_t)x->alive_end));
+		json_object_set_new(o, "growth_per_s",
+				    json_real(x->growth_per_s));
+		json_object_set_new(o, "sites",
+				    sites_json(x->sites, x->nsites, true));
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f,
+		"LEAK     pending tasks grew %llu -> %llu (+%.0f/s); still "
+		"alive, by coroutine:\n",
+		(unsigned long long)x->alive_start,
+		(unsigned long long)x->alive_end, x->growth_per_s);
+	text_sites(f, x->sites, x->nsites, true);
+	fflush(f);
+}
+
+static void summary_tasks_json(json_t *o, const struct ap_task_summary *t)
+{
+	if (!t || !t->known) {
+		json_object_set_new(o, "tasks_created", json_null());
+		json_object_set_new(o, "tasks_finished", json_null());
+		json_object_set_new(o, "tasks_alive_max", json_null());
+		return;
+	}
+	json_object_set_new(o, "tasks_created",
+			    json_integer((json_int_t)t->created));
+	json_object_set_new(o, "tasks_finished",
+			    json_integer((json_int_t)t->finished));
+	json_object_set_new(o, "tasks_alive_max",
+			    json_integer((json_int_t)t->alive_max));
+	json_object_set_new(o, "tasks_alive",
+			    json_integer((json_int_t)t->alive));
+	json_object_set_new(o, "tasks_peak_rate_per_s",
+			    json_real(t->peak_rate));
+	if (t->counted_by)
+		json_object_set_new(o, "tasks_counted_by",
+				    json_string(t->counted_by));
+	json_object_set_new(o, "task_lifetimes", lifetimes_json(&t->life));
+	json_object_set_new(o, "task_sites",
+			    sites_json(t->sites, t->nsites, false));
+	json_object_set_new(o, "task_site_samples",
+			    json_integer((json_int_t)t->site_samples));
+	if (t->truncated)
+		json_object_set_new(o, "tasks_truncated", json_true());
+}
+
+static void summary_tasks_text(FILE *f, const struct ap_task_summary *t,
+			       double secs)
+{
+	if (!t || !t->known)
+		return;
+	fprintf(f,
+		"  tasks: %llu created (%.0f/s, peak %.0f/s), %llu finished, "
+		"%llu pending at the end, at most %llu%s\n",
+		(unsigned long long)t->created,
+		secs > 0 ? t->created / secs : 0.0, t->peak_rate,
+		(unsigned long long)t->finished,
+		(unsigned long long)t->alive,
+		(unsigned long long)t->alive_max,
+		t->truncated ? " (walks truncated)" : "");
+	text_lifetimes(f, &t->life);
+	if (t->nsites) {
+		fprintf(f, "  tasks created at (sampled, %llu samples):\n",
+			(unsigned long long)t->site_samples);
+		text_sites(f, t->sites, t->nsites, false);
+	}
+}
+
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 {
 	if (fmt == AP_FMT_JSON) {
@@ -273,6 +459,7 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 		if (s->python)
 			json_object_set_new(o, "python",
 					    json_string(s->python));
+		summary_tasks_json(o, s->tasks);
 		json_emit(f, o);
 		return;
 	}
@@ -304,5 +491,6 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 		fprintf(f, ", %llu events LOST (ring buffer full)",
 			(unsigned long long)s->events_lost);
 	fputc('\n', f);
+	summary_tasks_text(f, s->tasks, s->end_ts - s->start_ts);
 	fflush(f);
 }

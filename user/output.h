@@ -55,6 +55,54 @@ struct ap_loop_summary {
 	uint64_t cpu_samples;
 };
 
+/* A place in the code: where tasks are created, or what leaked tasks run. */
+struct ap_site {
+	struct py_frame_info where;
+	uint64_t count; /* creation: samples; leak: tasks alive at the end */
+	double share;	/* creation: of the samples in create_task */
+	int64_t growth; /* leak: alive at the end minus at the start */
+};
+
+/* Task lifetimes: share of tasks done within each bound (-1: unknown),
+ * estimated from cohorts of automatically named tasks. */
+struct ap_lifetimes {
+	double lt_1ms, lt_1s, lt_10s;
+	uint64_t observed; /* tasks in the cohorts */
+};
+
+struct ap_churn {
+	pid_t pid, ns_pid;
+	double ts, start_ts, duration_s;
+	uint64_t created; /* during the episode */
+	double rate, peak_rate, threshold; /* tasks created per second */
+	int in_progress;
+	struct ap_lifetimes life;
+	int nsites;
+	const struct ap_site *sites;
+	uint64_t site_samples; /* samples that caught a create_task */
+};
+
+struct ap_leak {
+	pid_t pid, ns_pid;
+	double ts, start_ts;
+	uint64_t alive_start, alive_end;
+	double growth_per_s;
+	int nsites;
+	const struct ap_site *sites;
+};
+
+struct ap_task_summary {
+	int known; /* 0: asyncio not imported, or no layout for this Python */
+	uint64_t created, finished, alive, alive_max;
+	double peak_rate; /* tasks created per second, busiest second */
+	const char *counted_by; /* what tasks_created comes from */
+	int truncated;		/* a walk stopped at its bound */
+	struct ap_lifetimes life;
+	int nsites;
+	const struct ap_site *sites;
+	uint64_t site_samples;
+};
+
 struct ap_summary {
 	pid_t pid;
 	pid_t ns_pid; /* 0: same as pid */
@@ -64,12 +112,15 @@ struct ap_summary {
 	uint64_t stalls, blocking_syscalls, events_lost;
 	uint64_t in_progress; /* findings still going on at the end */
 	const char *python;   /* "3.11.2" */
+	const struct ap_task_summary *tasks;
 };
 
 /* A newly found loop thread: event "loop", with its stack. */
 void output__loop(FILE *f, enum ap_format fmt, const struct ap_finding *x);
 void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x);
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s);
+void output__churn(FILE *f, enum ap_format fmt, const struct ap_churn *x);
+void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x);
 
 /* "file.py" shortened to its last two path components (text output) */
 const char *output__short_path(const char *path);

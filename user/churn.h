@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Task churn, lifetimes, creation sites and leaks of a target's asyncio
+ * tasks.  Nothing is hooked per task: the automatic-name counter and the
+ * task registry are read from the target's memory every tick, and the
+ * creation sites come from the loop's CPU samples.
+ */
+#ifndef CHURN_H
+#define CHURN_H
+
+#include <stdint.h>
+#include "asyncprobe.h"
+#include "options.h"
+#include "output.h"
+#include "pysym.h"
+#include "pytarget.h"
+
+struct churn;
+
+struct churn *churn__new(const struct ap_options *o, struct py_target *t,
+			 struct py_symbolizer *sym);
+void churn__free(struct churn *ch);
+
+/* Read the counter, walk the registry when due, report churn episodes. */
+void churn__tick(struct churn *ch, double now);
+
+/* A CPU sample of a loop thread (innermost frame first): counts toward a
+ * creation site when it caught create_task / ensure_future. */
+void churn__sample(struct churn *ch, const struct ap_frame *frames, int n);
+
+/* At the end: report what is still going on (churn, leak) and fill @s;
+ * @s's arrays live until churn__free. */
+void churn__finish(struct churn *ch, double now, struct ap_task_summary *s);
+
+#endif
