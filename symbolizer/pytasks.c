@@ -870,6 +870,7 @@ static int tasks_emit(struct py_tasks *pt, size_t n, py_task_cb cb, void *ctx,
 		if (!ok[i] || !ok2[i])
 			continue;
 		ti[i].number = name_number(pt, nb + i * NAME_READ);
+		ti[i].named = !ti[i].number;
 		if (ti[i].number > pt->max_number && !pt->counter)
 			pt->max_number = ti[i].number;
 	}

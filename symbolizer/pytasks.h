@@ -51,6 +51,7 @@ struct py_task_info {
 	uint64_t waiter; /* the future it waits on; 0: none */
 	uint64_t name;	 /* name object: str, or int N (3.14+ lazy) */
 	uint64_t number; /* N of an automatic "Task-N" name; 0: named */
+	bool named;	 /* given a name (number 0 and the name was read) */
 	int state;	 /* enum py_task_state */
 };
 

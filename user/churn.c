@@ -194,9 +194,10 @@ static int walk_cb(void *ctx, const struct py_task_info *ti)
 	if (ti->state != PY_TASK_PENDING)
 		return 0;
 	w->alive++;
+	/* a name that could not be read (the task just died) is neither */
 	if (ti->number)
 		push(&ch->numbers, &ch->nnumbers, &ch->cap_numbers, ti->number);
-	else
+	else if (ti->named)
 		push(&ch->named, &ch->nnamed, &ch->cap_named, ti->addr);
 	if (ti->code && (cc = code_slot(ch, ti->code)))
 		cc->now++;

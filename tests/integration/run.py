@@ -505,9 +505,157 @@ def t_pidns(py):
     assert {e["ns_tid"] for e in blocks} <= {l.get("ns_tid") for l in s["loops"]}
 
 
+CHURN_RATE = 2000  # tasks/s, the issue's accuracy point
+
+
+def run_churn(interp, mode, rate, seconds, *extra):
+    """Start churn.py, watch it for SECONDS, return (events, pid, status rows)."""
+    name = "trigger-%d-%d-status" % (os.getpid(), time.monotonic_ns())
+    status_host = os.path.join(interp.host_dir, name)
+    wl, pid = interp.start("churn.py", mode, str(rate), os.path.join(interp.target_dir, name),
+                           *extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        if wl.poll() is not None:
+            raise AssertionError("workload died: " + wl.stderr.read())
+        r = subprocess.run([PROBE, "-p", str(pid), "-f", "json", "-d", str(seconds)],
+                           capture_output=True, text=True, timeout=seconds + 30)
+        assert r.returncode == 0, "asyncprobe exit %d: %s" % (r.returncode, r.stderr)
+        time.sleep(0.2)  # one more status row after the end
+        events = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        with open(status_host) as f:
+            rows = [tuple(float(x) for x in l.split()) for l in f if l.count(" ") == 3]
+        return events, pid, rows
+    finally:
+        wl.kill()
+        wl.wait()
+        if pid != wl.pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.unlink(status_host)
+        except OSError:
+            pass
+
+
+def count_at(rows, ts, col=1):
+    """The workload's own count at CLOCK_MONOTONIC ts, interpolated."""
+    for a, b in zip(rows, rows[1:]):
+        if a[0] <= ts <= b[0]:
+            return a[col] + (b[col] - a[col]) * (ts - a[0]) / (b[0] - a[0])
+    raise AssertionError("ts %.3f outside the workload's rows %.3f..%.3f" %
+                         (ts, rows[0][0], rows[-1][0]))
+
+
+def site_ok(site, function, mode, path):
+    return (site["function"] == function and site["file"] == path and
+            site["line"] == marker_line(mode, os.path.join(WORKLOADS, "churn.py")))
+
+
+def t_churn(py):
+    """tasks_created matches the workload's own count within 10% at 2,000
+    tasks/s; a task_churn finding names the creating line; half the tasks
+    live < 1 ms, all < 1 s."""
+    ev, pid, rows = run_churn(py, "churn", CHURN_RATE, 4)
+    s = ev[-1]
+    assert s["event"] == "summary", s
+    truth = count_at(rows, s["end_ts"]) - count_at(rows, s["start_ts"])
+    got = s["tasks_created"]
+    assert abs(got - truth) <= 0.1 * truth, "tasks_created %s, workload says %.0f" % (got, truth)
+    assert s["tasks_counted_by"] in ("symbol", "module state", "calibrated"), s
+    assert 1 <= s["tasks_alive_max"] <= 200, s
+    assert abs(s["tasks_finished"] - truth) <= 0.1 * truth + 50, s
+    churn = [e for e in ev if e["event"] == "task_churn"]
+    assert churn, "no task_churn event at %d tasks/s" % CHURN_RATE
+    c = churn[0]
+    assert 0.8 * CHURN_RATE <= c["rate_per_s"] <= 1.2 * CHURN_RATE, c
+    path = os.path.join(py.target_dir, "churn.py")
+    if c["site_samples"]:  # sampled: usually a handful in 4 s
+        assert site_ok(c["sites"][0], "spawn", "spawn", path), c["sites"]
+    life = s["task_lifetimes"]
+    assert life["lt_1ms"] is not None and 0.3 <= life["lt_1ms"] <= 0.7, life
+    assert life["lt_1s"] is not None and life["lt_1s"] >= 0.95, life
+
+
+def t_churn_quiet(py):
+    """No task_churn finding below the threshold; counts still exact."""
+    ev, pid, rows = run_churn(py, "churn", 200, 2)
+    s = ev[-1]
+    truth = count_at(rows, s["end_ts"]) - count_at(rows, s["start_ts"])
+    assert abs(s["tasks_created"] - truth) <= 0.1 * truth + 2, (s["tasks_created"], truth)
+    assert not [e for e in ev if e["event"] == "task_churn"], "churn reported at 200/s"
+
+
+def t_task_leak(py):
+    """Pending tasks that pile up: a task_leak finding names their coroutine."""
+    ev, pid, rows = run_churn(py, "leak", 200, 3)
+    s = ev[-1]
+    leaks = [e for e in ev if e["event"] == "task_leak"]
+    assert leaks, "no task_leak event; summary: %s" % s
+    lk = leaks[0]
+    grew = count_at(rows, s["end_ts"], 3) - count_at(rows, lk["start_ts"], 3)
+    assert abs((lk["tasks_alive_end"] - lk["tasks_alive_start"]) - grew) <= 0.1 * grew + 20, \
+        (lk, grew)
+    site = lk["sites"][0]
+    assert site_ok(site, "stuck", "stuck_def", os.path.join(py.target_dir, "churn.py")), site
+    assert site["growth"] >= 0.8 * grew, (site, grew)
+    assert s["tasks_alive_max"] >= lk["tasks_alive_end"]
+
+
+def t_task_dump(py):
+    """`asyncprobe tasks`: names, states, coroutine stacks and awaits."""
+    wl, pid = py.start("tasktree.py", "trigger-%d-tree" % os.getpid(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out = Lines(wl.stdout)
+        if not out.until(lambda l: l.strip() == "ready", 10):
+            raise AssertionError("workload not ready: " + wl.stderr.read())
+        r = subprocess.run([PROBE, "tasks", "-p", str(pid), "-f", "json"],
+                           capture_output=True, text=True, timeout=30)
+        if py.name.startswith("pyenv-3.8") or "3.9" in py.name or "3.10" in py.name:
+            assert r.returncode == 1 and "needs 3.11 or newer" in r.stderr, r
+            return
+        assert r.returncode == 0, r.stderr
+        dump = json.loads(r.stdout)
+        assert dump["event"] == "tasks" and dump["pid"] == pid, dump
+        tasks = {t["name"]: t for t in dump["tasks"]}
+        path = os.path.join(py.target_dir, "tasktree.py")
+        src = os.path.join(WORKLOADS, "tasktree.py")
+        parent, child = tasks.get("parent"), tasks.get("child")
+        assert parent and child, sorted(tasks)
+        assert parent["awaiting"] == child["id"], parent
+        assert child["awaited_by"] == [parent["id"]], child
+        frames = [(f["function"], f["file"], f["line"]) for f in child["coroutine_stack"]]
+        assert frames[:2] == [("child_work", path, marker_line("child", src)),
+                              ("leaf", path, marker_line("leaf", src))], frames
+        assert "wait" in frames[2][0], frames
+        assert [(f["function"], f["line"]) for f in parent["coroutine_stack"]] == \
+            [("parent_work", marker_line("parent", src))], parent
+        for i in range(3):
+            t = tasks["idle-%d" % i]
+            assert t["state"] == "pending" and t["coroutine_stack"][0]["function"] == "leaf", t
+        assert dump["count"] >= 6 and dump["pending"] == dump["count"], dump
+        # text output says the same
+        r = subprocess.run([PROBE, "tasks", "-p", str(pid)], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0 and "parent  pending  awaiting child" in r.stdout, r.stdout
+        assert "awaited by: parent" in r.stdout, r.stdout
+    finally:
+        wl.kill()
+        wl.wait()
+        if pid != wl.pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
                    t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output,
-                   t_gil_starved, t_gc, t_task_names, t_pidns]
+                   t_gil_starved, t_gc, t_task_names, t_pidns,
+                   t_churn, t_churn_quiet, t_task_leak, t_task_dump]
 # about the kernel, not the interpreter: run with the first one only
 ONCE = [t_hooks]
 

@@ -3,8 +3,8 @@
 Usage: python churn.py MODE RATE STATUS_FILE [--named] [--uvloop]
 
 MODE churn: RATE tasks/s, half finish at once (< 1 ms), half after 20 ms.
-MODE leak:  RATE tasks/s that wait forever (a task leak), plus the same
-            rate of tasks that finish at once.
+MODE leak:  RATE tasks/s that wait forever (a task leak), plus as many
+            that finish at once (2 * RATE created per second).
 MODE idle:  no tasks at all beyond the main one.
 
 Every 50 ms the service appends "MONOTONIC CREATED FINISHED PENDING" to
@@ -29,7 +29,7 @@ async def slow():
     finished += 1
 
 
-async def stuck(forever):
+async def stuck(forever):  # LINE:stuck_def
     await forever.wait()  # LINE:stuck
 
 
