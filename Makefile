@@ -45,7 +45,8 @@ LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(SYMBOLIZER_SRCS) $(USER_SRCS)) \
 	$(OUTPUT)/syscall_names.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps clean test unit-test integration-test demo format check-format
+.PHONY: all deps clean test unit-test integration-test demo bench bench-smoke \
+	format check-format
 
 all: deps asyncprobe
 
@@ -123,6 +124,17 @@ test: deps asyncprobe $(UNIT_TESTS)
 
 demo: deps asyncprobe
 	$(Q)tests/demo.sh
+
+# What watching costs, as ratios against unwatched runs in the same run:
+# per syscall and loop iteration, and task throughput (~10,000 tasks/s and
+# the highest rate).  bench-smoke: one short round of each, for CI.
+bench: deps asyncprobe
+	$(Q)tests/bench/syscall_cost.sh
+	$(Q)tests/bench/task_cost.sh
+
+bench-smoke: deps asyncprobe
+	$(Q)ROUNDS=1 tests/bench/syscall_cost.sh
+	$(Q)ROUNDS=1 SECONDS_EACH=1 tests/bench/task_cost.sh
 
 format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h symbolizer/*.c symbolizer/*.h tests/unit/*.c

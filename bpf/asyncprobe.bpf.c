@@ -32,6 +32,10 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 targ_tgid = 0;
 const volatile __u64 stall_ns = 100000000ULL;
 const volatile __u64 block_ns = 10000000ULL;
+/* iterations busy for less than this keep 1 in AP_SAMPLE_THIN samples:
+ * short iterations need only a few (task creation sites), and each kept
+ * one costs the sampled thread a stack walk */
+const volatile __u64 sample_full_ns = 25000000ULL;
 const volatile struct ap_py_walk py = {};
 
 /* the GIL state of the target's main interpreter: a futex wait inside it
@@ -140,7 +144,11 @@ static __always_inline void event_submit(struct ap_event *e)
 	size = offsetof(struct ap_event, frames) + n * sizeof(struct ap_frame);
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	/* CPU samples wait for the next finding or the collector's tick: a
+	 * wakeup per sample would cost the sampled thread more than the
+	 * sample itself */
+	if (bpf_ringbuf_output(&events, e, size,
+			       e->kind == AP_EV_SAMPLE ? BPF_RB_NO_WAKEUP : 0))
 		count_lost();
 }
 
@@ -631,21 +639,26 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	if (l->blk_start && (long)ctx->regs.ip >= 0 &&
 	    !(l->blk_flags & AP_F_GIL))
 		episode_end(l, tid, now);
+	l->samples++;
+	if (gc_flag &&
+	    !bpf_probe_read_user(&collecting, sizeof(collecting),
+				 (void *)gc_flag) &&
+	    collecting)
+		l->gc_samples++;
+	if (now - l->busy_start < sample_full_ns &&
+	    l->samples % AP_SAMPLE_THIN)
+		return 0;
 	e = event_get(AP_EV_SAMPLE, tid, now);
 	if (!e)
 		return 0;
 	e->iter_seq = l->iter_seq;
 	e->start_ns = l->busy_start;
 	e->flags = stack_walk(tid, e->frames, &e->nframes);
-	e->task = running_task(tid, e->task_name);
-	l->samples++;
-	if (gc_flag &&
-	    !bpf_probe_read_user(&collecting, sizeof(collecting),
-				 (void *)gc_flag) &&
-	    collecting) {
+	if (now - l->busy_start < sample_full_ns)
+		e->flags |= AP_F_THINNED;
+	if (collecting)
 		e->flags |= AP_F_GC;
-		l->gc_samples++;
-	}
+	e->task = running_task(tid, e->task_name);
 	event_submit(e);
 	return 0;
 }

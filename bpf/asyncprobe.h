@@ -10,6 +10,7 @@
 #define AP_MAX_FRAMES 64
 #define AP_MAX_LOOPS 1024
 #define AP_NAME_SNAP 80 /* bytes of a task's name object kept */
+#define AP_SAMPLE_THIN 8 /* short iterations: 1 sample kept in this many */
 
 /* Which syscall family a loop thread waits in. */
 enum ap_selector_kind {
@@ -31,6 +32,7 @@ enum ap_event_flags {
 	AP_F_READ_ERR = 4,  /* a read of target memory failed mid-walk */
 	AP_F_GIL = 8,	    /* a futex wait on the GIL's own lock or cond */
 	AP_F_GC = 16,	    /* sampled while the garbage collector ran */
+	AP_F_THINNED = 32,  /* a sample kept 1 in AP_SAMPLE_THIN */
 };
 
 /*

@@ -615,8 +615,9 @@ static void counter_candidates(struct py_tasks *pt, const char *object)
 	for (size_t i = 0; i < pt->cand_words; i++) {
 		uint64_t v = pt->cand_base[i];
 
-		/* a count: not a pointer, not a flag */
-		pt->cand_live[i] = v > 1 && v < (1ull << 40);
+		/* a count, not a pointer; 0 and 1 too: a young service has
+		 * numbered no task, or only its main one */
+		pt->cand_live[i] = v < (1ull << 40);
 		pt->cand_last[i] = v;
 	}
 	pt->counter_src = "calibrated";

@@ -709,7 +709,11 @@ static int on_event(void *ctx, void *data, size_t len)
 	case AP_EV_SAMPLE:
 		lr = loop_find(c, e->tid);
 		if (lr && lr->state != LOOP_REJECTED)
-			sample_add(lr, e, n, (uint64_t)(c->o->sample_ms * 1e6));
+			sample_add(lr, e, n,
+				   (uint64_t)(c->o->sample_ms * 1e6) *
+					   (e->flags & AP_F_THINNED
+						    ? AP_SAMPLE_THIN
+						    : 1));
 		if (lr && lr->state == LOOP_CONFIRMED)
 			churn__sample(c->churn, e->frames, n);
 		break;
@@ -1113,6 +1117,8 @@ int collector__run(const struct ap_options *o)
 				if (pidfd < 0 && kill(o->pid, 0) &&
 				    errno == ESRCH)
 					done = true;
+				/* samples are queued without a wakeup */
+				ring_buffer__consume(c->rb);
 				loops_watch(c, false);
 				churn__tick(c->churn, now_s());
 				if (ticks % (1000 / TICK_MS) == 0) {

@@ -189,6 +189,8 @@ static void rodata_set(const struct hooks_config *cfg,
 {
 	skel->rodata->targ_tgid = (uint32_t)cfg->tgid;
 	skel->rodata->stall_ns = cfg->stall_ns;
+	/* full-rate samples once an iteration is a quarter of a stall */
+	skel->rodata->sample_full_ns = cfg->stall_ns / 4;
 	skel->rodata->block_ns = cfg->block_ns;
 	skel->rodata->py = cfg->walk;
 	skel->rodata->gil_lo = cfg->gil;
