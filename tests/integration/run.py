@@ -588,6 +588,17 @@ def t_churn_quiet(py):
     assert not [e for e in ev if e["event"] == "task_churn"], "churn reported at 200/s"
 
 
+def t_churn_uvloop(py):
+    """uvloop runs asyncio.Task too: the same counts."""
+    if not py.python_can("uvloop"):
+        raise Skip("uvloop is not importable by " + " ".join(py.argv))
+    ev, pid, rows = run_churn(py, "churn", CHURN_RATE, 2, "--uvloop")
+    s = ev[-1]
+    truth = count_at(rows, s["end_ts"]) - count_at(rows, s["start_ts"])
+    assert abs(s["tasks_created"] - truth) <= 0.1 * truth, (s["tasks_created"], truth)
+    assert [e for e in ev if e["event"] == "task_churn"], "no task_churn event"
+
+
 def t_task_leak(py):
     """Pending tasks that pile up: a task_leak finding names their coroutine."""
     ev, pid, rows = run_churn(py, "leak", 200, 3)
@@ -655,7 +666,7 @@ def t_task_dump(py):
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
                    t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output,
                    t_gil_starved, t_gc, t_task_names, t_pidns,
-                   t_churn, t_churn_quiet, t_task_leak, t_task_dump]
+                   t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump]
 # about the kernel, not the interpreter: run with the first one only
 ONCE = [t_hooks]
 
