@@ -645,8 +645,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 				 (void *)gc_flag) &&
 	    collecting)
 		l->gc_samples++;
-	if (now - l->busy_start < sample_full_ns &&
-	    l->samples % AP_SAMPLE_THIN)
+	if (now - l->busy_start < sample_full_ns && l->samples % AP_SAMPLE_THIN)
 		return 0;
 	e = event_get(AP_EV_SAMPLE, tid, now);
 	if (!e)

@@ -9,7 +9,7 @@
 
 #define AP_MAX_FRAMES 64
 #define AP_MAX_LOOPS 1024
-#define AP_NAME_SNAP 80 /* bytes of a task's name object kept */
+#define AP_NAME_SNAP 80	 /* bytes of a task's name object kept */
 #define AP_SAMPLE_THIN 8 /* short iterations: 1 sample kept in this many */
 
 /* Which syscall family a loop thread waits in. */

@@ -46,6 +46,7 @@ static const struct py_debug_layout layouts[] = {
 		.unicode_length = 552,
 		.unicode_asciiobject_size = 560,
 		.gil_size = 208,
+		.gc_stats_back = 72,
 		.owner_cstack = 3,
 		.code_tag_mask = 0,
 	},
@@ -90,6 +91,7 @@ static const struct py_debug_layout layouts[] = {
 		.unicode_length = 632,
 		.unicode_asciiobject_size = 640,
 		.gil_size = 208,
+		.gc_stats_back = 72,
 		.owner_cstack = 3,
 		.code_tag_mask = 3,
 	},
@@ -134,6 +136,7 @@ static const struct py_debug_layout layouts[] = {
 		.unicode_length = 728,
 		.unicode_asciiobject_size = 736,
 		.gil_size = 208,
+		.gc_stats_back = 0,
 		.owner_cstack = 3,
 		.code_tag_mask = 3,
 	},
@@ -307,6 +310,8 @@ int py_debug__parse(const uint8_t *blob, size_t len, struct py_offsets *out,
 			return -EINVAL;
 		}
 		out->interp_gc_collecting = (long)(gc + coll);
+		out->gc_stats_back =
+			coll >= l->gc_stats_back ? l->gc_stats_back : 0;
 	}
 	out->unicode_ascii_data = (size_t)ascii;
 	/* PyCompactUnicodeObject: + utf8_length + utf8 (3.12+) */

@@ -33,6 +33,7 @@ struct py_debug_layout {
 	size_t unicode_state, unicode_length, unicode_asciiobject_size;
 	/* not in _Py_DebugOffsets */
 	size_t gil_size;
+	size_t gc_stats_back; /* 0: none of the classic generation_stats */
 	int owner_cstack;
 	int code_tag_mask;
 };

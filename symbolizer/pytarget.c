@@ -662,6 +662,20 @@ int py_target__gc_flag(const struct py_target *t, uint64_t *flag)
 	return 0;
 }
 
+int py_target__gc_stats(const struct py_target *t, uint64_t *stats)
+{
+	uint64_t flag;
+	int err;
+
+	*stats = 0;
+	if (!t->off->gc_stats_back)
+		return -ENOTSUP;
+	if ((err = py_target__gc_flag(t, &flag)))
+		return err;
+	*stats = flag - t->off->gc_stats_back;
+	return 0;
+}
+
 void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w)
 {
 	const struct py_offsets *o = t->off;

@@ -85,6 +85,10 @@ int py_target__gil(const struct py_target *t, uint64_t *gil);
  * cyclic garbage collector runs). */
 int py_target__gc_flag(const struct py_target *t, uint64_t *flag);
 
+/* Address of the main interpreter's gc.generation_stats[3], each
+ * {collections, collected, uncollectable}; -ENOTSUP where there is none. */
+int py_target__gc_stats(const struct py_target *t, uint64_t *stats);
+
 /* The walk description handed to the BPF side. */
 void py_target__bpf_walk(const struct py_target *t, struct ap_py_walk *w);
 

@@ -260,7 +260,7 @@ static const struct py_asyncio_layout rows[] = {
 #define TASK_READ 256 /* bytes of a task read at once */
 #define NAME_READ 80  /* bytes of a name object: header and "Task-N" */
 #define MAX_CAND_BYTES (64u << 10) /* writable segment calibrated in */
-#define IOV_BATCH 1024 /* iovecs per process_vm_readv */
+#define IOV_BATCH 1024		   /* iovecs per process_vm_readv */
 #define TYPE_CACHE 32
 
 /* PyDictObject: ma_used, then a version/watcher word, ma_keys, ma_values;

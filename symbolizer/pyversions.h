@@ -54,6 +54,10 @@ struct py_offsets {
 	/* int gc.collecting: in _PyRuntime (3.8) or the interpreter (3.9+) */
 	long gc_runtime_collecting;
 	long interp_gc_collecting;
+	/* generation_stats[3] {collections, collected, uncollectable} sits this
+	 * many bytes before gc.collecting; 0: not there (3.15 keeps ring
+	 * buffers of timed stats instead) */
+	size_t gc_stats_back;
 	size_t code_filename;
 	size_t code_name;
 	long code_qualname; /* 3.11+; -1: use co_name */

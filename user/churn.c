@@ -8,21 +8,22 @@
 #include "churn.h"
 #include "pytasks.h"
 
-#define MAX_WALK 200000	  /* tasks read per walk */
-#define WALK_MIN_S 0.25	  /* walk at most this often... */
-#define WALK_BUDGET 50	  /* ...and spend at most 1/50 of the time on it */
-#define PROBES_MAX 8	  /* 1 ms lifetime probes per tick, when walks are
-			   * cheap: a burst of creations must fall in one */
+#define MAX_WALK 200000 /* tasks read per walk */
+#define WALK_MIN_S 0.25 /* walk at most this often... */
+#define WALK_BUDGET 50	/* ...and spend at most 1/50 of the time on it */
+#define PROBES_MAX                                                             \
+	8 /* 1 ms lifetime probes per tick, when walks are                     \
+	   * cheap: a burst of creations must fall in one */
 #define PROBE_CHEAP_S 5e-4
 #define OPEN_RETRY_S 1.0  /* asyncio not imported yet: look again */
 #define RATE_WINDOW_S 1.0 /* creation rate: tasks in the last second */
 #define RING 32		  /* counter readings kept for the rate */
 #define MAX_RANGES 128	  /* creation ranges followed for lifetimes */
 #define MAX_SITES 256
-#define MAX_CODES 4096	    /* coroutine functions counted for leaks */
+#define MAX_CODES 4096 /* coroutine functions counted for leaks */
 #define TOP_SITES 5
-#define CREATION_DEPTH 12   /* frames searched for create_task */
-#define LEAK_MIN_GROWTH 50  /* pending tasks gained to call it a leak */
+#define CREATION_DEPTH 12  /* frames searched for create_task */
+#define LEAK_MIN_GROWTH 50 /* pending tasks gained to call it a leak */
 #define LEAK_MIN_WALKS 4
 
 enum { LIFE_1MS, LIFE_1S, LIFE_10S, LIFE_N };
@@ -285,9 +286,9 @@ static void walk(struct churn *ch, double now)
 	cost = mono() - t0;
 	ch->last_cost = cost;
 	/* spend at most 1/WALK_BUDGET of the time walking */
-	ch->next_walk = now + (cost * WALK_BUDGET > WALK_MIN_S
-				       ? cost * WALK_BUDGET
-				       : WALK_MIN_S - 0.01);
+	ch->next_walk =
+		now + (cost * WALK_BUDGET > WALK_MIN_S ? cost * WALK_BUDGET
+						       : WALK_MIN_S - 0.01);
 	if (n < 0)
 		return;
 	ch->truncated |= truncated;
@@ -364,8 +365,7 @@ static void task_open(struct churn *ch, double now)
 	}
 	if (e) {
 		ch->gave_up = true;
-		fprintf(stderr, "asyncprobe: tasks are not counted: %s\n",
-			err);
+		fprintf(stderr, "asyncprobe: tasks are not counted: %s\n", err);
 		return;
 	}
 	if (!counter_read(ch))
@@ -507,8 +507,8 @@ static int top_sites(struct churn *ch, bool episode, struct ap_site *out,
 		uint64_t bn = 0;
 
 		for (int i = 0; i < ch->nsites; i++) {
-			uint64_t v = episode ? ch->sites[i].ep_n
-					     : ch->sites[i].n;
+			uint64_t v =
+				episode ? ch->sites[i].ep_n : ch->sites[i].n;
 
 			if (!used[i] && v > bn) {
 				bn = v;
@@ -627,8 +627,8 @@ void churn__finish(struct churn *ch, double now, struct ap_task_summary *s)
 			      ? s->created + ch->alive_first - ch->alive
 			      : 0;
 	s->peak_rate = ch->peak_rate;
-	s->counted_by = ch->counter_ok ? py_tasks__counter_source(ch->pt)
-				       : "walks";
+	s->counted_by =
+		ch->counter_ok ? py_tasks__counter_source(ch->pt) : "walks";
 	s->truncated = ch->truncated;
 	lifetimes(ch, &s->life);
 	s->sites = ch->out_sites;

@@ -32,6 +32,7 @@
 #include "syscalls.h"
 
 #define TICK_MS 250
+#define GC_RING 64 /* readings of the collector's counters kept */
 #define CONFIRM_TRIES 5
 #define MAX_SAMPLES 128	 /* CPU samples kept per loop iteration */
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
@@ -81,6 +82,14 @@ struct collector {
 	const char *variant;
 	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
 	struct churn *churn;	   /* task counts, lifetimes, sites, leaks */
+	/* gc.generation_stats: collections per generation, read every tick */
+	uint64_t gc_stats;
+	uint64_t gc_first[3];
+	struct gc_reading {
+		double ts;
+		uint64_t n[3];
+	} gc_ring[GC_RING];
+	int gc_len, gc_head;
 	bool uvloop_checked, uvloop;
 	/* the Python threads at the last refresh */
 	struct py_thread {
@@ -581,6 +590,52 @@ static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 	return n;
 }
 
+static bool gc_read(struct collector *c, uint64_t n[3])
+{
+	uint64_t st[9]; /* 3 x {collections, collected, uncollectable} */
+
+	if (!c->gc_stats ||
+	    proc_read(c->target.pid, c->gc_stats, st, sizeof(st)))
+		return false;
+	for (int i = 0; i < 3; i++)
+		n[i] = st[3 * i];
+	return true;
+}
+
+static void gc_tick(struct collector *c, double ts)
+{
+	struct gc_reading *r = &c->gc_ring[c->gc_head];
+
+	if (!gc_read(c, r->n))
+		return;
+	r->ts = ts;
+	if (!c->gc_len)
+		memcpy(c->gc_first, r->n, sizeof(c->gc_first));
+	c->gc_head = (c->gc_head + 1) % GC_RING;
+	if (c->gc_len < GC_RING)
+		c->gc_len++;
+}
+
+/* Collections per generation between the last reading before @start and
+ * now. */
+static bool gc_since(struct collector *c, double start, uint64_t out[3])
+{
+	const struct gc_reading *best = NULL;
+	uint64_t now[3];
+
+	for (int i = 0; i < c->gc_len; i++) {
+		const struct gc_reading *r = &c->gc_ring[i];
+
+		if (r->ts <= start && (!best || r->ts > best->ts))
+			best = r;
+	}
+	if (!best || !gc_read(c, now))
+		return false;
+	for (int i = 0; i < 3; i++)
+		out[i] = now[i] - best->n[i];
+	return true;
+}
+
 static void on_stall(struct collector *c, const struct ap_event *e)
 {
 	static struct py_frame_info info[AP_MAX_FRAMES];
@@ -607,6 +662,8 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	f.task = task_snap ? task_name(c, task, task_snap, tname, sizeof(tname))
 			   : NULL;
 	f.stack.frames = info;
+	f.gc_known =
+		gc_since(c, (e->ts - e->duration_ns) / 1e9, f.gc_collections);
 	lr->stalls++;
 	lr->nsamples = 0;
 	lr->nseen = 0;
@@ -914,6 +971,11 @@ static void summary_print(struct collector *c, double end)
 	};
 
 	churn__finish(c->churn, end, &tasks);
+	if (c->gc_len && gc_read(c, s.gc_collections)) {
+		s.gc_known = 1;
+		for (int i = 0; i < 3; i++)
+			s.gc_collections[i] -= c->gc_first[i];
+	}
 
 	for (int i = 0; ls && i < c->nloops; i++) {
 		struct loop_rec *lr = &c->loops[i];
@@ -1068,6 +1130,8 @@ int collector__run(const struct ap_options *o)
 	c->start_ts = now_s();
 	deadline = o->duration_s > 0 ? c->start_ts + o->duration_s : 0;
 	churn__tick(c->churn, c->start_ts);
+	if (!py_target__gc_stats(&c->target, &c->gc_stats))
+		gc_tick(c, c->start_ts);
 
 	while (!done) {
 		struct epoll_event evs[4];
@@ -1121,6 +1185,7 @@ int collector__run(const struct ap_options *o)
 				ring_buffer__consume(c->rb);
 				loops_watch(c, false);
 				churn__tick(c->churn, now_s());
+				gc_tick(c, now_s());
 				if (ticks % (1000 / TICK_MS) == 0) {
 					pysym__new_epoch(c->sym);
 					threads_refresh(c);

@@ -147,6 +147,16 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 					    json_real(x->stack_share));
 			json_object_set_new(o, "gc_share",
 					    json_real(x->gc_share));
+			if (x->gc_known)
+				json_object_set_new(
+					o, "gc_collections",
+					json_pack("[I, I, I]",
+						  (json_int_t)
+							  x->gc_collections[0],
+						  (json_int_t)
+							  x->gc_collections[1],
+						  (json_int_t)x
+							  ->gc_collections[2]));
 		} else {
 			json_object_set_new(o, "syscall",
 					    json_string(x->syscall));
@@ -220,8 +230,17 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 	if (x->task)
 		fprintf(f, "task '%s'  ", x->task);
 	text_stack(f, &x->stack);
-	if (is_stall && x->gc_share >= 0.5)
-		fprintf(f, "  [garbage collection: %.0f%%]", 100 * x->gc_share);
+	if (is_stall && x->gc_share >= 0.5) {
+		int gen = -1;
+
+		for (int i = 0; x->gc_known && i < 3; i++)
+			if (x->gc_collections[i])
+				gen = i;
+		fprintf(f, "  [garbage collection: %.0f%%", 100 * x->gc_share);
+		if (gen >= 0)
+			fprintf(f, ", generation %d", gen);
+		fputc(']', f);
+	}
 	if (x->in_progress)
 		fputs("  [still going on]", f);
 	fputc('\n', f);
@@ -254,8 +273,9 @@ static json_t *sites_json(const struct ap_site *sites, int n, bool leak)
 		if (leak) {
 			json_object_set_new(o, "alive",
 					    json_integer((json_int_t)x->count));
-			json_object_set_new(o, "growth",
-					    json_integer((json_int_t)x->growth));
+			json_object_set_new(
+				o, "growth",
+				json_integer((json_int_t)x->growth));
 		} else {
 			json_object_set_new(o, "samples",
 					    json_integer((json_int_t)x->count));
@@ -266,8 +286,7 @@ static json_t *sites_json(const struct ap_site *sites, int n, bool leak)
 	return a;
 }
 
-static void text_sites(FILE *f, const struct ap_site *sites, int n,
-		       bool leak)
+static void text_sites(FILE *f, const struct ap_site *sites, int n, bool leak)
 {
 	for (int i = 0; i < n; i++) {
 		const struct ap_site *x = &sites[i];
@@ -402,8 +421,7 @@ static void summary_tasks_text(FILE *f, const struct ap_task_summary *t,
 		"%llu pending at the end, at most %llu%s\n",
 		(unsigned long long)t->created,
 		secs > 0 ? t->created / secs : 0.0, t->peak_rate,
-		(unsigned long long)t->finished,
-		(unsigned long long)t->alive,
+		(unsigned long long)t->finished, (unsigned long long)t->alive,
 		(unsigned long long)t->alive_max,
 		t->truncated ? " (walks truncated)" : "");
 	text_lifetimes(f, &t->life);
@@ -459,6 +477,13 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 		if (s->python)
 			json_object_set_new(o, "python",
 					    json_string(s->python));
+		if (s->gc_known)
+			json_object_set_new(
+				o, "gc_collections",
+				json_pack("[I, I, I]",
+					  (json_int_t)s->gc_collections[0],
+					  (json_int_t)s->gc_collections[1],
+					  (json_int_t)s->gc_collections[2]));
 		summary_tasks_json(o, s->tasks);
 		json_emit(f, o);
 		return;
@@ -491,6 +516,13 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 		fprintf(f, ", %llu events LOST (ring buffer full)",
 			(unsigned long long)s->events_lost);
 	fputc('\n', f);
+	if (s->gc_known)
+		fprintf(f,
+			"  garbage collections: %llu of generation 0, %llu of "
+			"1, %llu of 2\n",
+			(unsigned long long)s->gc_collections[0],
+			(unsigned long long)s->gc_collections[1],
+			(unsigned long long)s->gc_collections[2]);
 	summary_tasks_text(f, s->tasks, s->end_ts - s->start_ts);
 	fflush(f);
 }

@@ -30,6 +30,10 @@ struct ap_finding {
 	int samples;
 	double stack_share;
 	double gc_share; /* of the sampled time, in the garbage collector */
+	/* collections per generation that ended during it (process-wide;
+	 * read every tick, so one started up to a tick before may count) */
+	int gc_known;
+	uint64_t gc_collections[3];
 	/* blocking_syscall */
 	const char *syscall;
 	int syscall_nr;
@@ -73,7 +77,7 @@ struct ap_lifetimes {
 struct ap_churn {
 	pid_t pid, ns_pid;
 	double ts, start_ts, duration_s;
-	uint64_t created; /* during the episode */
+	uint64_t created;		   /* during the episode */
 	double rate, peak_rate, threshold; /* tasks created per second */
 	int in_progress;
 	struct ap_lifetimes life;
@@ -94,7 +98,7 @@ struct ap_leak {
 struct ap_task_summary {
 	int known; /* 0: asyncio not imported, or no layout for this Python */
 	uint64_t created, finished, alive, alive_max;
-	double peak_rate; /* tasks created per second, busiest second */
+	double peak_rate;	/* tasks created per second, busiest second */
 	const char *counted_by; /* what tasks_created comes from */
 	int truncated;		/* a walk stopped at its bound */
 	struct ap_lifetimes life;
@@ -113,6 +117,8 @@ struct ap_summary {
 	uint64_t in_progress; /* findings still going on at the end */
 	const char *python;   /* "3.11.2" */
 	const struct ap_task_summary *tasks;
+	int gc_known; /* collections per generation during the run */
+	uint64_t gc_collections[3];
 };
 
 /* A newly found loop thread: event "loop", with its stack. */

@@ -63,6 +63,14 @@ int main(void)
 	OFF(unicode_length, unicode_object.length);
 	OFF(unicode_asciiobject_size, unicode_object.asciiobject_size);
 	printf("\t\t.gil_size = %zu,\n", sizeof(struct _gil_runtime_state));
+	/* 3.15 replaced the per-generation counters with timed ring buffers */
+#if PY_VERSION_HEX >= 0x030f0000
+	printf("\t\t.gc_stats_back = 0,\n");
+#else
+	printf("\t\t.gc_stats_back = %zu,\n",
+	       offsetof(struct _gc_runtime_state, collecting) -
+		       offsetof(struct _gc_runtime_state, generation_stats));
+#endif
 #if PY_VERSION_HEX >= 0x030e0000
 	/* interpreter-owned entry frames and C-stack shims: both skipped */
 	printf("\t\t.owner_cstack = %d,\n", FRAME_OWNED_BY_INTERPRETER);

@@ -113,6 +113,9 @@ int main(void)
 	OFF(gc_runtime_collecting, _PyRuntimeState, gc.collecting);
 	printf("\t\t.interp_gc_collecting = -1,\n");
 #endif
+	printf("\t\t.gc_stats_back = %zu,\n",
+	       offsetof(struct _gc_runtime_state, collecting) -
+		       offsetof(struct _gc_runtime_state, generation_stats));
 	printf("\t\t.gil_size = %zu,\n", sizeof(struct _gil_runtime_state));
 	OFF(code_filename, PyCodeObject, co_filename);
 	OFF(code_name, PyCodeObject, co_name);
