@@ -13,13 +13,17 @@
  *  - a task-clock perf event on each loop thread only: CPU samples of the
  *    Python stack while an iteration is busy, to name what a stall ran,
  *    and whether the garbage collector was running.
- * Nothing here writes to the target.
+ *  - the gc__start/gc__done USDT probes, where the build has them (Debian's
+ *    do): a uprobe per collection, rare, on loop threads only.
+ * Nothing here writes to the target (the kernel counts USDT users in the
+ * probes' semaphores, which is how the interpreter knows to fire them).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/usdt.bpf.h>
 #include "asyncprobe.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -446,6 +450,10 @@ static __always_inline int selector_enter(long nr, int fd)
 				e->start_ns = l->busy_start;
 				e->duration_ns = busy;
 				e->iter_seq = l->iter_seq;
+				if (l->iter_gc_seq == l->iter_seq) {
+					e->gc_ns = l->iter_gc_ns;
+					e->gc_gens = l->iter_gc_gens;
+				}
 				event_submit(e);
 			}
 		}
@@ -659,5 +667,56 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		e->flags |= AP_F_GC;
 	e->task = running_task(tid, e->task_name);
 	event_submit(e);
+	return 0;
+}
+
+/* A collection starts on a loop thread (USDT python:gc__start). */
+SEC("usdt")
+int BPF_USDT(on_gc_start, int generation)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ap_loop *l;
+
+	if (id >> 32 != targ_tgid)
+		return 0;
+	l = bpf_map_lookup_elem(&loops, &tid);
+	if (!l)
+		return 0;
+	l->gc_start = bpf_ktime_get_ns();
+	l->gc_gen = (__u32)generation;
+	return 0;
+}
+
+/* ... and ends (python:gc__done): its pause, to the loop and iteration. */
+SEC("usdt")
+int BPF_USDT(on_gc_done, long collected)
+{
+	__u64 id = bpf_get_current_pid_tgid(), d;
+	__u32 tid = (__u32)id, gen;
+	struct ap_loop *l;
+
+	if (id >> 32 != targ_tgid)
+		return 0;
+	l = bpf_map_lookup_elem(&loops, &tid);
+	if (!l || !l->gc_start)
+		return 0;
+	d = bpf_ktime_get_ns() - l->gc_start;
+	l->gc_start = 0;
+	gen = l->gc_gen;
+	l->gc_pauses++;
+	l->gc_pause_ns += d;
+	if (d > l->gc_pause_max_ns)
+		l->gc_pause_max_ns = d;
+	if (gen < 3)
+		l->gc_gen_pauses[gen]++;
+	if (l->iter_gc_seq != l->iter_seq) {
+		l->iter_gc_seq = l->iter_seq;
+		l->iter_gc_ns = 0;
+		l->iter_gc_gens = 0;
+	}
+	l->iter_gc_ns += d;
+	if (gen < 32)
+		l->iter_gc_gens |= 1u << gen;
 	return 0;
 }

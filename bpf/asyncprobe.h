@@ -88,6 +88,9 @@ struct ap_event {
 	struct ap_fd file; /* blocking: what fd was */
 	__u64 gil_holder;  /* AP_F_GIL: PyThreadState * holding the GIL */
 	__u64 task; /* the asyncio task running (3.14+); 0: none or unknown */
+	__u64 gc_ns;	  /* stall: time in timed collections (USDT) */
+	__u32 gc_gens;	  /* stall: generations collected, a mask */
+	__u32 gc_pad;
 	/* its name object's first bytes, read at once: the task is often gone
 	 * by the time userspace sees the event */
 	__u8 task_name[AP_NAME_SNAP];
@@ -130,6 +133,16 @@ struct ap_loop {
 	__u64 gil_waits;
 	__u64 samples;	  /* CPU samples taken on this loop thread */
 	__u64 gc_samples; /* of which while the garbage collector ran */
+	/* garbage collections timed by the gc__start/gc__done USDT probes */
+	__u64 gc_start;	    /* the one running, 0: none */
+	__u32 gc_gen;	    /* its generation */
+	__u32 iter_gc_gens; /* generations collected this iteration, a mask */
+	__u64 iter_gc_seq;  /* the iteration iter_gc_* are about */
+	__u64 iter_gc_ns;
+	__u64 gc_pauses;
+	__u64 gc_pause_ns;
+	__u64 gc_pause_max_ns;
+	__u64 gc_gen_pauses[3];
 };
 
 #endif /* ASYNCPROBE_H */

@@ -90,6 +90,8 @@ struct collector {
 		uint64_t n[3];
 	} gc_ring[GC_RING];
 	int gc_len, gc_head;
+	struct bpf_link *gc_links[2]; /* USDT gc__start, gc__done */
+	bool gc_usdt;
 	bool uvloop_checked, uvloop;
 	/* the Python threads at the last refresh */
 	struct py_thread {
@@ -664,6 +666,13 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	f.stack.frames = info;
 	f.gc_known =
 		gc_since(c, (e->ts - e->duration_ns) / 1e9, f.gc_collections);
+	if (c->gc_usdt && e->duration_ns) {
+		/* timed, not sampled */
+		f.gc_share = (double)e->gc_ns / (double)e->duration_ns;
+		f.gc_timed = 1;
+		f.gc_pause_ms = e->gc_ns / 1e6;
+		f.gc_gens = e->gc_gens;
+	}
 	lr->stalls++;
 	lr->nsamples = 0;
 	lr->nseen = 0;
@@ -890,6 +899,42 @@ static void loops_watch(struct collector *c, bool final)
 
 /* --- BPF lifecycle ------------------------------------------------- */
 
+/*
+ * Time every collection on loop threads with the interpreter's own
+ * gc__start/gc__done USDT probes, where the build has them (Debian's do);
+ * elsewhere GC time stays sampled.
+ */
+static void gc_usdt_attach(struct collector *c)
+{
+	const char *obj = c->target.object;
+	char path[PATH_MAX + 32];
+
+	if (obj[0] != '/')
+		return;
+	/* a container's own root first; a chroot's paths are ours already */
+	snprintf(path, sizeof(path), "/proc/%d/root%s", c->target.pid, obj);
+	if (access(path, R_OK))
+		snprintf(path, sizeof(path), "%s", obj);
+	c->gc_links[0] = bpf_program__attach_usdt(c->skel->progs.on_gc_start,
+						  c->target.pid, path, "python",
+						  "gc__start", NULL);
+	if (c->gc_links[0])
+		c->gc_links[1] = bpf_program__attach_usdt(
+			c->skel->progs.on_gc_done, c->target.pid, path,
+			"python", "gc__done", NULL);
+	c->gc_usdt = c->gc_links[0] && c->gc_links[1];
+	if (!c->gc_usdt) {
+		bpf_link__destroy(c->gc_links[0]);
+		c->gc_links[0] = NULL;
+	}
+	if (c->o->verbose)
+		fprintf(stderr, "asyncprobe: garbage collections %s\n",
+			c->gc_usdt ? "timed by the gc__start/gc__done USDT "
+				     "probes"
+				   : "sampled (no gc USDT probes in the "
+				     "interpreter)");
+}
+
 static int bpf_open_load(struct collector *c)
 {
 	struct hooks_config cfg = {
@@ -920,6 +965,7 @@ static int bpf_open_load(struct collector *c)
 	c->skel = hooks__load(&cfg, &c->variant);
 	if (!c->skel)
 		return -EINVAL;
+	gc_usdt_attach(c);
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c,
 				 NULL);
 	if (!c->rb) {
@@ -1003,8 +1049,16 @@ static void summary_print(struct collector *c, double end)
 			.max_iteration_ms = l.max_busy_ns / 1e6,
 			.gil_wait_ms = l.gil_wait_ns / 1e6,
 			.gil_waits = l.gil_waits,
-			/* sampled: each sample stands for one period */
-			.gc_ms = l.gc_samples * c->o->sample_ms,
+			/* timed by USDT, else each sample stands for one
+			 * period */
+			.gc_ms = c->gc_usdt ? l.gc_pause_ns / 1e6
+					    : l.gc_samples * c->o->sample_ms,
+			.gc_timed = c->gc_usdt,
+			.gc_pauses = l.gc_pauses,
+			.gc_pause_max_ms = l.gc_pause_max_ns / 1e6,
+			.gc_gen_pauses = { l.gc_gen_pauses[0],
+					   l.gc_gen_pauses[1],
+					   l.gc_gen_pauses[2] },
 			.cpu_samples = l.samples,
 			.stalls = lr->stalls,
 			.blocking_syscalls = lr->blocks,
@@ -1023,6 +1077,8 @@ static void collector_free(struct collector *c)
 		free(c->loops[i].samples);
 	}
 	churn__free(c->churn);
+	bpf_link__destroy(c->gc_links[0]);
+	bpf_link__destroy(c->gc_links[1]);
 	ring_buffer__free(c->rb);
 	asyncprobe_bpf__destroy(c->skel);
 	pysym__free(c->sym);

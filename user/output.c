@@ -147,6 +147,15 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 					    json_real(x->stack_share));
 			json_object_set_new(o, "gc_share",
 					    json_real(x->gc_share));
+			if (x->gc_timed) {
+				json_object_set_new(o, "gc_pause_ms",
+						    json_real(x->gc_pause_ms));
+				json_object_set_new(
+					o, "gc_generations",
+					json_pack("[b, b, b]", x->gc_gens & 1,
+						  !!(x->gc_gens & 2),
+						  !!(x->gc_gens & 4)));
+			}
 			if (x->gc_known)
 				json_object_set_new(
 					o, "gc_collections",
@@ -233,8 +242,9 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 	if (is_stall && x->gc_share >= 0.5) {
 		int gen = -1;
 
-		for (int i = 0; x->gc_known && i < 3; i++)
-			if (x->gc_collections[i])
+		for (int i = 0; i < 3; i++)
+			if (x->gc_timed ? x->gc_gens & (1u << i)
+					: x->gc_known && x->gc_collections[i])
 				gen = i;
 		fprintf(f, "  [garbage collection: %.0f%%", 100 * x->gc_share);
 		if (gen >= 0)
@@ -461,6 +471,24 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 				lo, "gil_waits",
 				json_integer((json_int_t)l->gil_waits));
 			json_object_set_new(lo, "gc_ms", json_real(l->gc_ms));
+			json_object_set_new(lo, "gc_timing",
+					    json_string(l->gc_timed ? "usdt"
+								    : "sampled"));
+			if (l->gc_timed) {
+				json_object_set_new(
+					lo, "gc_pauses",
+					json_integer((json_int_t)l->gc_pauses));
+				json_object_set_new(
+					lo, "gc_pause_max_ms",
+					json_real(l->gc_pause_max_ms));
+				json_object_set_new(
+					lo, "gc_pauses_by_generation",
+					json_pack("[I, I, I]",
+						  (json_int_t)l->gc_gen_pauses[0],
+						  (json_int_t)l->gc_gen_pauses[1],
+						  (json_int_t)
+							  l->gc_gen_pauses[2]));
+			}
 			json_object_set_new(
 				lo, "cpu_samples",
 				json_integer((json_int_t)l->cpu_samples));
@@ -505,6 +533,16 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 			total > 0 ? 100.0 * l->busy_ms / total : 0.0,
 			l->idle_ms, l->max_iteration_ms, l->gil_wait_ms,
 			l->gc_ms);
+		if (l->gc_timed)
+			fprintf(f,
+				"    garbage collection pauses: %llu (%llu, "
+				"%llu, %llu of generations 0, 1, 2), longest "
+				"%.1f ms\n",
+				(unsigned long long)l->gc_pauses,
+				(unsigned long long)l->gc_gen_pauses[0],
+				(unsigned long long)l->gc_gen_pauses[1],
+				(unsigned long long)l->gc_gen_pauses[2],
+				l->gc_pause_max_ms);
 	}
 	fprintf(f, "  %llu stalls, %llu blocking syscalls",
 		(unsigned long long)s->stalls,

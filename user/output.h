@@ -34,6 +34,10 @@ struct ap_finding {
 	 * read every tick, so one started up to a tick before may count) */
 	int gc_known;
 	uint64_t gc_collections[3];
+	/* timed by USDT: the pause inside it, and which generations ran */
+	int gc_timed;
+	double gc_pause_ms;
+	uint32_t gc_gens; /* a mask */
 	/* blocking_syscall */
 	const char *syscall;
 	int syscall_nr;
@@ -55,7 +59,11 @@ struct ap_loop_summary {
 	uint64_t stalls, blocking_syscalls;
 	double gil_wait_ms; /* all waits for the GIL, short ones too */
 	uint64_t gil_waits;
-	double gc_ms; /* garbage collection time, from samples */
+	double gc_ms; /* garbage collection time: timed, else sampled */
+	int gc_timed; /* by the gc USDT probes: then the pauses too */
+	uint64_t gc_pauses;
+	double gc_pause_max_ms;
+	uint64_t gc_gen_pauses[3];
 	uint64_t cpu_samples;
 };
 

@@ -474,6 +474,15 @@ def t_gc(py):
         assert all(e["gc_collections"][2] >= 1 for e in stalls), [e.get("gc_collections")
                                                                  for e in stalls]
         assert s["gc_collections"][2] >= 3, s["gc_collections"]
+    loop = s["loops"][0]
+    if py.name.startswith(("debian", "sid")):  # Debian builds have gc USDT probes
+        assert loop["gc_timing"] == "usdt", loop
+        assert loop["gc_pauses_by_generation"][2] >= 3, loop
+        assert loop["gc_pause_max_ms"] >= 40, loop
+        for e in stalls:
+            assert e["gc_generations"][2] and e["gc_pause_ms"] >= 0.4 * e["duration_ms"], e
+    else:
+        assert loop["gc_timing"] == "sampled" and "gc_pauses" not in loop, loop
     assert not [e for e in ev if e["event"] == "blocking_syscall"]
 
 
