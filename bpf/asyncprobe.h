@@ -87,9 +87,9 @@ struct ap_event {
 	__u32 nframes;
 	struct ap_fd file; /* blocking: what fd was */
 	__u64 gil_holder;  /* AP_F_GIL: PyThreadState * holding the GIL */
-	__u64 task; /* the asyncio task running (3.14+); 0: none or unknown */
-	__u64 gc_ns;	  /* stall: time in timed collections (USDT) */
-	__u32 gc_gens;	  /* stall: generations collected, a mask */
+	__u64 task;  /* the asyncio task running (3.14+); 0: none or unknown */
+	__u64 gc_ns; /* stall: time in timed collections (USDT) */
+	__u32 gc_gens; /* stall: generations collected, a mask */
 	__u32 gc_pad;
 	/* its name object's first bytes, read at once: the task is often gone
 	 * by the time userspace sees the event */

@@ -618,6 +618,10 @@ int py_target__asyncio(const struct py_target *t, struct py_asyncio *out)
 	out->task_size = (size_t)v[0];
 	out->task_name = (size_t)v[1];
 	out->task_node = (size_t)v[6];
+	if (v[2] + 8 <= v[0] && v[4] < v[0]) {
+		out->task_awaited_by = (size_t)v[2];
+		out->task_awaited_by_is_set = (size_t)v[4];
+	}
 	out->interp_tasks_head = (size_t)v[8];
 	out->tstate_running_task = (size_t)v[11];
 	out->tstate_tasks_head = (size_t)v[12];

@@ -64,7 +64,9 @@ struct py_asyncio {
 	size_t tstate_running_task; /* in the thread state; 0: unknown */
 	size_t task_name;	    /* PyObject *: str, or int N for "Task-N" */
 	size_t task_size;
-	size_t task_node;	  /* list node {next, prev} in a task */
+	size_t task_node; /* list node {next, prev} in a task */
+	/* who awaits a task (gather, TaskGroup): one object or a set */
+	size_t task_awaited_by, task_awaited_by_is_set;
 	size_t interp_tasks_head; /* tasks whose thread has gone */
 	size_t tstate_tasks_head; /* tasks of a live thread */
 };

@@ -1024,6 +1024,34 @@ int py_tasks__walk(struct py_tasks *pt, int max, py_task_cb cb, void *ctx,
 	return tasks_emit(pt, n, cb, ctx, &stop);
 }
 
+int py_tasks__awaited_by(struct py_tasks *pt, uint64_t task, uint64_t *out,
+			 int max)
+{
+	size_t n = 0, base;
+	uint64_t by;
+	uint8_t is_set;
+	int err;
+
+	if (!pt->lists || !pt->aio.task_awaited_by || max <= 0)
+		return 0;
+	if ((err = rd64(pt, task + pt->aio.task_awaited_by, &by)) ||
+	    (err = rd(pt, task + pt->aio.task_awaited_by_is_set, &is_set, 1)))
+		return err;
+	if (!by)
+		return 0;
+	if (!is_set) {
+		out[0] = by;
+		return 1;
+	}
+	/* a set of awaiters: collected after the addresses walk() holds */
+	base = pt->cap;
+	n = base;
+	if ((err = set_members(pt, by, false, &n, base + (size_t)max)))
+		return err;
+	memcpy(out, pt->addrs + base, (n - base) * sizeof(*out));
+	return (int)(n - base);
+}
+
 int py_tasks__name(struct py_tasks *pt, const struct py_task_info *ti,
 		   char *buf, size_t len)
 {

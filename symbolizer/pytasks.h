@@ -104,6 +104,14 @@ int py_tasks__name(struct py_tasks *pt, const struct py_task_info *ti,
 int py_tasks__coro_stack(struct py_tasks *pt, uint64_t coro,
 			 struct ap_frame *frames, int max, uint64_t *awaits);
 
+/*
+ * The tasks that await task @task through gather() or a TaskGroup, as the
+ * interpreter records them (3.14+), at most @max.  Returns how many, 0 if
+ * none or not recorded by this version, or -errno.
+ */
+int py_tasks__awaited_by(struct py_tasks *pt, uint64_t task, uint64_t *out,
+			 int max);
+
 /* Is @obj an asyncio task (the C Task or a subclass)? */
 bool py_tasks__is_task(struct py_tasks *pt, uint64_t obj);
 

@@ -471,9 +471,9 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 				lo, "gil_waits",
 				json_integer((json_int_t)l->gil_waits));
 			json_object_set_new(lo, "gc_ms", json_real(l->gc_ms));
-			json_object_set_new(lo, "gc_timing",
-					    json_string(l->gc_timed ? "usdt"
-								    : "sampled"));
+			json_object_set_new(
+				lo, "gc_timing",
+				json_string(l->gc_timed ? "usdt" : "sampled"));
 			if (l->gc_timed) {
 				json_object_set_new(
 					lo, "gc_pauses",
@@ -483,11 +483,12 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 					json_real(l->gc_pause_max_ms));
 				json_object_set_new(
 					lo, "gc_pauses_by_generation",
-					json_pack("[I, I, I]",
-						  (json_int_t)l->gc_gen_pauses[0],
-						  (json_int_t)l->gc_gen_pauses[1],
-						  (json_int_t)
-							  l->gc_gen_pauses[2]));
+					json_pack(
+						"[I, I, I]",
+						(json_int_t)l->gc_gen_pauses[0],
+						(json_int_t)l->gc_gen_pauses[1],
+						(json_int_t)
+							l->gc_gen_pauses[2]));
 			}
 			json_object_set_new(
 				lo, "cpu_samples",

@@ -12,6 +12,7 @@
 
 #define MAX_DUMP 100000	   /* tasks listed */
 #define MAX_CORO_FRAMES 64 /* coroutines per task */
+#define MAX_AWAITERS 64	   /* tasks awaiting one task, as recorded */
 
 struct dump_task {
 	struct py_task_info ti;
@@ -25,7 +26,31 @@ struct dump_task {
 struct dump {
 	struct dump_task *v;
 	int n, cap;
+	/* who awaits whom: task from awaits task to (indexes into v) */
+	struct edge {
+		int from, to;
+	} * e;
+	int ne, ecap;
 };
+
+static void edge_add(struct dump *d, int from, int to)
+{
+	if (from < 0 || to < 0 || from == to)
+		return;
+	for (int i = 0; i < d->ne; i++)
+		if (d->e[i].from == from && d->e[i].to == to)
+			return;
+	if (d->ne == d->ecap) {
+		int cap = d->ecap ? d->ecap * 2 : 64;
+		struct edge *e = realloc(d->e, cap * sizeof(*e));
+
+		if (!e)
+			return;
+		d->e = e;
+		d->ecap = cap;
+	}
+	d->e[d->ne++] = (struct edge){ from, to };
+}
 
 static int collect(void *ctx, const struct py_task_info *ti)
 {
@@ -107,11 +132,15 @@ static void print_text(const struct py_target *t, struct dump *d,
 		struct dump_task *x = &d->v[i];
 		char what[64] = "";
 
+		int shown = 0;
+
 		printf("\n%s  %s", x->name, state_name(x->ti.state));
-		if (x->awaits_task >= 0)
-			printf("  awaiting %s", d->v[x->awaits_task].name);
-		else if (x->awaits && !py_tasks__type_name(pt, x->awaits, what,
-							   sizeof(what)))
+		for (int j = 0; j < d->ne; j++)
+			if (d->e[j].from == i)
+				printf("%s%s", shown++ ? ", " : "  awaiting ",
+				       d->v[d->e[j].to].name);
+		if (!shown && x->awaits &&
+		    !py_tasks__type_name(pt, x->awaits, what, sizeof(what)))
 			printf("  awaiting %s", what);
 		printf("\n");
 		for (int j = 0; j < x->nframes; j++) {
@@ -121,11 +150,11 @@ static void print_text(const struct py_target *t, struct dump *d,
 			       output__short_path(f->file), f->line);
 		}
 		bool first = true;
-		for (int j = 0; j < d->n; j++) {
-			if (d->v[j].awaits_task != i)
+		for (int j = 0; j < d->ne; j++) {
+			if (d->e[j].to != i)
 				continue;
 			printf("%s%s", first ? "    awaited by: " : ", ",
-			       d->v[j].name);
+			       d->v[d->e[j].from].name);
 			first = false;
 		}
 		if (!first)
@@ -172,14 +201,21 @@ static void print_json(const struct py_target *t, struct dump *d,
 			json_object_set_new(tj, "awaiting_type",
 					    json_string(what));
 		}
-		for (int j = 0; j < d->n; j++) {
-			if (d->v[j].awaits_task != i)
+		json_t *tasks = json_array();
+
+		for (int j = 0; j < d->ne; j++) {
+			const struct edge *e = &d->e[j];
+			int other = e->to == i ? e->from : e->to;
+
+			if (e->to != i && e->from != i)
 				continue;
 			snprintf(id, sizeof(id), "0x%llx",
-				 (unsigned long long)d->v[j].ti.addr);
-			json_array_append_new(by, json_string(id));
+				 (unsigned long long)d->v[other].ti.addr);
+			json_array_append_new(e->to == i ? by : tasks,
+					      json_string(id));
 		}
 		json_object_set_new(tj, "awaited_by", by);
+		json_object_set_new(tj, "awaiting_tasks", tasks);
 		json_array_append_new(arr, tj);
 	}
 	json_object_set_new(o, "tasks", arr);
@@ -196,10 +232,11 @@ int tasks__dump(const struct ap_options *o)
 	struct py_tasks *pt = NULL;
 	struct dump d = { 0 };
 	struct ap_frame frames[MAX_CORO_FRAMES];
+	uint64_t by[MAX_AWAITERS];
 	struct py_target t;
 	char err[512];
 	bool truncated = false;
-	int ret = 1, n, pending = 0;
+	int ret = 1, n, nb, pending = 0;
 
 	if (py_target__open(&t, o->pid, err, sizeof(err))) {
 		fprintf(stderr, "asyncprobe: %s\n", err);
@@ -246,6 +283,11 @@ int tasks__dump(const struct ap_options *o)
 		if (!x->awaits)
 			x->awaits = x->ti.waiter;
 		x->awaits_task = find_task(&d, x->awaits);
+		edge_add(&d, i, x->awaits_task);
+		/* gather() and TaskGroup record their awaiters (3.14+) */
+		nb = py_tasks__awaited_by(pt, x->ti.addr, by, MAX_AWAITERS);
+		for (int j = 0; j < nb; j++)
+			edge_add(&d, find_task(&d, by[j]), i);
 		if (nf <= 0)
 			continue;
 		x->frames = calloc(nf, sizeof(*x->frames));
@@ -273,6 +315,12 @@ int tasks__dump(const struct ap_options *o)
 		if (sorted.v[i].awaits_task >= 0)
 			sorted.v[i].awaits_task =
 				order[sorted.v[i].awaits_task];
+	sorted.e = d.e;
+	sorted.ne = d.ne;
+	for (int i = 0; i < d.ne; i++) {
+		sorted.e[i].from = order[d.e[i].from];
+		sorted.e[i].to = order[d.e[i].to];
+	}
 	if (o->format == AP_FMT_JSON)
 		print_json(&t, &sorted, pt, truncated, pending);
 	else
@@ -284,6 +332,7 @@ cleanup:
 	for (int i = 0; i < d.n; i++)
 		free(d.v[i].frames);
 	free(d.v);
+	free(d.e);
 	pysym__free(sym);
 	py_tasks__free(pt);
 	return ret;

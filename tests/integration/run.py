@@ -56,6 +56,7 @@ class Interp:
     def __init__(self, name, argv, root="/", pidns=False, missing=None):
         self.name, self.argv, self.root, self.pidns = name, argv, root, pidns
         self.missing = missing
+        self.minor = int(re.search(r"3\.(\d+)", name).group(1))
         # per run: concurrent runs must not share (or overwrite) the copy
         self.target_dir = WORKLOADS if root == "/" else "/asyncprobe-tests/%d" % os.getpid()
         self.host_dir = WORKLOADS if root == "/" else root + self.target_dir
@@ -640,7 +641,7 @@ def t_task_dump(py):
             raise AssertionError("workload not ready: " + wl.stderr.read())
         r = subprocess.run([PROBE, "tasks", "-p", str(pid), "-f", "json"],
                            capture_output=True, text=True, timeout=30)
-        if py.name.startswith("pyenv-3.8") or "3.9" in py.name or "3.10" in py.name:
+        if py.minor < 11:
             assert r.returncode == 1 and "needs 3.11 or newer" in r.stderr, r
             return
         assert r.returncode == 0, r.stderr
@@ -662,7 +663,15 @@ def t_task_dump(py):
         for i in range(3):
             t = tasks["idle-%d" % i]
             assert t["state"] == "pending" and t["coroutine_stack"][0]["function"] == "leaf", t
-        assert dump["count"] >= 6 and dump["pending"] == dump["count"], dump
+        assert dump["count"] >= 8 and dump["pending"] == dump["count"], dump
+        if py.minor >= 14:  # gather() and TaskGroup record who awaits
+            g = tasks["gatherer"]
+            assert sorted(g["awaiting_tasks"]) == sorted([tasks["g-0"]["id"],
+                                                          tasks["g-1"]["id"]]), g
+            assert tasks["g-1"]["awaited_by"] == [g["id"]], tasks["g-1"]
+            tg = tasks["grouper"]
+            assert sorted(tg["awaiting_tasks"]) == sorted([tasks["tg-0"]["id"],
+                                                           tasks["tg-1"]["id"]]), tg
         # text output says the same
         r = subprocess.run([PROBE, "tasks", "-p", str(pid)], capture_output=True, text=True,
                            timeout=30)
