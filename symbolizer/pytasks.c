@@ -253,14 +253,15 @@ static const struct py_asyncio_layout rows[] = {
 };
 
 #define PTR 8
-#define TAG_MASK (~(uint64_t)7) /* tagged references (3.14+) */
-#define MAX_SET_SLOTS (1u << 21)
+#define TAG_MASK (~(uint64_t)7)	 /* tagged references (3.14+) */
+#define MAX_SET_SLOTS (1u << 20) /* 16 MB of table: ~600k tasks */
 #define MAX_DICT_ENTRIES (1u << 16)
 #define MAX_CHAIN 64  /* coroutines in one task's await chain */
 #define TASK_READ 256 /* bytes of a task read at once */
 #define NAME_READ 80  /* bytes of a name object: header and "Task-N" */
 #define MAX_CAND_BYTES (64u << 10) /* writable segment calibrated in */
 #define IOV_BATCH 1024		   /* iovecs per process_vm_readv */
+#define EMIT_BATCH 4096		   /* tasks read and reported at once */
 #define TYPE_CACHE 32
 
 /* PyDictObject: ma_used, then a version/watcher word, ma_keys, ma_values;
@@ -302,9 +303,8 @@ struct py_tasks {
 	uint64_t max_number; /* largest automatic task number seen */
 	struct type_entry types[TYPE_CACHE];
 	int ntypes;
-	/* scratch for batched reads */
+	/* addresses a walk gathers, then read in batches */
 	uint64_t *addrs;
-	uint8_t *buf;
 	size_t cap;
 };
 
@@ -371,7 +371,6 @@ static int read_many(pid_t pid, const uint64_t *addrs, size_t n, size_t len,
 static int scratch(struct py_tasks *pt, size_t n)
 {
 	uint64_t *a;
-	uint8_t *b;
 
 	if (n <= pt->cap)
 		return 0;
@@ -379,10 +378,6 @@ static int scratch(struct py_tasks *pt, size_t n)
 	if (!a)
 		return -ENOMEM;
 	pt->addrs = a;
-	b = realloc(pt->buf, n * (TASK_READ + sizeof(bool)));
-	if (!b)
-		return -ENOMEM;
-	pt->buf = b;
 	pt->cap = n;
 	return 0;
 }
@@ -769,7 +764,6 @@ void py_tasks__free(struct py_tasks *pt)
 	if (!pt)
 		return;
 	free(pt->addrs);
-	free(pt->buf);
 	free(pt->cand_base);
 	free(pt->cand_last);
 	free(pt->cand_live);
@@ -834,8 +828,8 @@ static void task_parse(struct py_tasks *pt, uint64_t addr, const uint8_t *b,
  * Parse a batch of task addresses: check each is a task, read it, its
  * name and its coroutine's code, then call @cb.  Returns tasks reported.
  */
-static int tasks_emit(struct py_tasks *pt, size_t n, py_task_cb cb, void *ctx,
-		      int *stop)
+static int tasks_emit(struct py_tasks *pt, const uint64_t *addrs, size_t n,
+		      py_task_cb cb, void *ctx, int *stop)
 {
 	const struct py_offsets *o = pt->t->off;
 	struct py_task_info *ti;
@@ -854,15 +848,14 @@ static int tasks_emit(struct py_tasks *pt, size_t n, py_task_cb cb, void *ctx,
 		count = -ENOMEM;
 		goto cleanup;
 	}
-	if ((count = read_many(pt->t->pid, pt->addrs, n, TASK_READ, tb, ok)))
+	if ((count = read_many(pt->t->pid, addrs, n, TASK_READ, tb, ok)))
 		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		ok[i] = ok[i] &&
 			type_kind(pt, at64(tb + i * TASK_READ,
 					   o->object_type)) == TYPE_TASK;
 		if (ok[i])
-			task_parse(pt, pt->addrs[i], tb + i * TASK_READ,
-				   &ti[i]);
+			task_parse(pt, addrs[i], tb + i * TASK_READ, &ti[i]);
 		second[i] = ok[i] ? ti[i].name : 0;
 	}
 	/* names: the automatic number; a failed read is just "named" */
@@ -1006,7 +999,7 @@ int py_tasks__walk(struct py_tasks *pt, int max, py_task_cb cb, void *ctx,
 {
 	size_t n = 0, lim = max > 0 ? (size_t)max + 1 : 1;
 	uint64_t data;
-	int err = 0, stop = 0;
+	int err = 0, stop = 0, count = 0;
 
 	*truncated = false;
 	if (pt->lists)
@@ -1021,7 +1014,17 @@ int py_tasks__walk(struct py_tasks *pt, int max, py_task_cb cb, void *ctx,
 		*truncated = true;
 		n--;
 	}
-	return tasks_emit(pt, n, cb, ctx, &stop);
+	/* in batches: memory stays bounded whatever the registry holds */
+	for (size_t i = 0; i < n && !stop; i += EMIT_BATCH) {
+		int got = tasks_emit(pt, pt->addrs + i,
+				     n - i < EMIT_BATCH ? n - i : EMIT_BATCH,
+				     cb, ctx, &stop);
+
+		if (got < 0)
+			return got;
+		count += got;
+	}
+	return count;
 }
 
 int py_tasks__awaited_by(struct py_tasks *pt, uint64_t task, uint64_t *out,

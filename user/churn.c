@@ -10,7 +10,7 @@
 
 #define MAX_WALK 200000 /* tasks read per walk */
 #define WALK_MIN_S 0.25 /* walk at most this often... */
-#define WALK_BUDGET 50	/* ...and spend at most 1/50 of the time on it */
+#define WALK_BUDGET 20	/* ...and spend at most 1/20 of the time on it */
 #define PROBES_MAX                                                             \
 	8 /* 1 ms lifetime probes per tick, when walks are                     \
 	   * cheap: a burst of creations must fall in one */
@@ -24,7 +24,7 @@
 #define TOP_SITES 5
 #define CREATION_DEPTH 12  /* frames searched for create_task */
 #define LEAK_MIN_GROWTH 50 /* pending tasks gained to call it a leak */
-#define LEAK_MIN_WALKS 4
+#define LEAK_MIN_WALKS 3
 
 enum { LIFE_1MS, LIFE_1S, LIFE_10S, LIFE_N };
 
@@ -615,6 +615,12 @@ void churn__finish(struct churn *ch, double now, struct ap_task_summary *s)
 	if (!ch || !ch->pt)
 		return;
 	churn__tick(ch, now);
+	if (ch->o->verbose)
+		fprintf(stderr,
+			"asyncprobe: %d walks of the task registry, the last "
+			"took %.1f ms%s\n",
+			ch->walks, ch->last_cost * 1e3,
+			ch->truncated ? ", some truncated" : "");
 	if (ch->in_ep)
 		episode_report(ch, now, true);
 	leak_report(ch, now);
