@@ -18,7 +18,8 @@
 #define OPEN_RETRY_S 1.0  /* asyncio not imported yet: look again */
 #define RATE_WINDOW_S 1.0 /* creation rate: tasks in the last second */
 #define RING 32		  /* counter readings kept for the rate */
-#define MAX_RANGES 128	  /* creation ranges followed for lifetimes */
+#define MAX_RANGES 128	  /* creation ranges followed for lifetimes... */
+#define RANGE_MIN_S 0.2	  /* ...one per 0.2 s at most: 25 s of them */
 #define MAX_SITES 256
 #define MAX_CODES 4096 /* coroutine functions counted for leaks */
 #define TOP_SITES 5
@@ -85,6 +86,7 @@ struct churn {
 	uint64_t tracked[LIFE_N], died[LIFE_N];
 	struct code_count *codes;
 	int ncodes;
+	int *code_index; /* 1 + index into codes; 0: free */
 	/* creation sites, from samples */
 	struct site sites[MAX_SITES];
 	int nsites;
@@ -104,7 +106,10 @@ struct churn *churn__new(const struct ap_options *o, struct py_target *t,
 	ch->t = t;
 	ch->sym = sym;
 	ch->codes = calloc(MAX_CODES, sizeof(*ch->codes));
-	if (!ch->codes) {
+	ch->code_index = calloc(2 * MAX_CODES, sizeof(*ch->code_index));
+	if (!ch->codes || !ch->code_index) {
+		free(ch->codes);
+		free(ch->code_index);
 		free(ch);
 		return NULL;
 	}
@@ -120,6 +125,7 @@ void churn__free(struct churn *ch)
 	free(ch->named);
 	free(ch->named_prev);
 	free(ch->codes);
+	free(ch->code_index);
 	free(ch);
 }
 
@@ -175,15 +181,27 @@ struct walk_ctx {
 	uint64_t alive;
 };
 
+/* The counts of one coroutine function: open addressing over code_index,
+ * twice as large as the table, so a walk of many tasks stays linear. */
 static struct code_count *code_slot(struct churn *ch, uint64_t code)
 {
-	for (int i = 0; i < ch->ncodes; i++)
-		if (ch->codes[i].code == code)
-			return &ch->codes[i];
-	if (ch->ncodes == MAX_CODES)
-		return NULL;
-	ch->codes[ch->ncodes].code = code;
-	return &ch->codes[ch->ncodes++];
+	uint32_t h = (uint32_t)((code >> 4) * 0x9e3779b97f4a7c15ULL >> 40) &
+		     (2 * MAX_CODES - 1);
+
+	for (int probe = 0; probe < 2 * MAX_CODES; probe++) {
+		int *slot = &ch->code_index[(h + probe) & (2 * MAX_CODES - 1)];
+
+		if (*slot && ch->codes[*slot - 1].code == code)
+			return &ch->codes[*slot - 1];
+		if (!*slot) {
+			if (ch->ncodes == MAX_CODES)
+				return NULL;
+			ch->codes[ch->ncodes].code = code;
+			*slot = ++ch->ncodes;
+			return &ch->codes[*slot - 1];
+		}
+	}
+	return NULL;
 }
 
 static int walk_cb(void *ctx, const struct py_task_info *ti)
@@ -343,14 +361,18 @@ static void walk(struct churn *ch, double now)
 			       ch->nranges == MAX_RANGES))
 		memmove(ch->ranges, ch->ranges + 1,
 			--ch->nranges * sizeof(*ch->ranges));
-	if (ch->walks > 1 && ca > ch->last_walk_counter)
+	/* one range per RANGE_MIN_S: the ranges kept span the longest bound */
+	if (ca > ch->last_walk_counter &&
+	    (!ch->nranges ||
+	     now - ch->ranges[ch->nranges - 1].t1 >= RANGE_MIN_S)) {
 		ch->ranges[ch->nranges++] = (struct range){
 			.lo = ch->last_walk_counter,
 			.hi = ca,
 			.t0 = prev_walk,
 			.t1 = now,
 		};
-	ch->last_walk_counter = ca;
+		ch->last_walk_counter = ca;
+	}
 }
 
 static void task_open(struct churn *ch, double now)
