@@ -717,6 +717,8 @@ def t_cli_not_python():
     try:
         rc, _, err = cli(["-p", str(p.pid), "-d", "1"])
         assert rc == 1 and "is not a CPython process" in err, (rc, err)
+        rc, _, err = cli(["tasks", "-p", str(p.pid)])
+        assert rc == 1 and "is not a CPython process" in err, (rc, err)
     finally:
         p.kill()
         p.wait()
@@ -750,6 +752,8 @@ def t_cli_bad_args():
                       (["-p", "1", "--stall-threshold", "-5"], "invalid stall threshold"),
                       (["-p", "1", "-d", "0"], "invalid duration"),
                       (["-p", "1", "--format", "xml"], "unknown format"),
+                      (["-p", "1", "--churn-threshold", "x"], "invalid churn threshold"),
+                      (["tasks"], "-p PID is required"),
                       ([], "-p PID is required")):
         rc, _, err = cli(args)
         assert rc == 2 and msg in err, (args, rc, err)

@@ -106,6 +106,34 @@ static void test_errors(void **state)
 	assert_non_null(strstr(errbuf, "unexpected argument 'extra'"));
 }
 
+static void test_tasks_and_churn(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 2, "-p", "7"), AP_PARSE_OK);
+	assert_int_equal(o.command, AP_CMD_WATCH);
+	assert_true(o.churn_threshold == 1000);
+	assert_int_equal(parse(&o, 4, "-p", "7", "--churn-threshold", "250.5"),
+			 AP_PARSE_OK);
+	assert_true(o.churn_threshold == 250.5);
+	assert_int_equal(parse(&o, 4, "-p", "7", "-c", "0"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "invalid churn threshold"));
+	/* the dump: a subcommand first, then the usual options */
+	assert_int_equal(parse(&o, 5, "tasks", "-p", "99", "-f", "json"),
+			 AP_PARSE_OK);
+	assert_int_equal(o.command, AP_CMD_TASKS);
+	assert_int_equal(o.pid, 99);
+	assert_int_equal(o.format, AP_FMT_JSON);
+	assert_int_equal(parse(&o, 1, "tasks"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "-p PID is required"));
+	/* only as the first word */
+	assert_int_equal(parse(&o, 3, "-p", "1", "tasks"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "unexpected argument 'tasks'"));
+	assert_int_equal(parse(&o, 1, "--help"), AP_PARSE_EXIT);
+	assert_non_null(strstr(outbuf, "asyncprobe tasks -p PID"));
+	assert_non_null(strstr(outbuf, "--churn-threshold"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -113,6 +141,7 @@ int main(void)
 		cmocka_unit_test(test_all_options),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_tasks_and_churn),
 	};
 
 	return cmocka_run_group_tests_name("args", tests, NULL, NULL);
