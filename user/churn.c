@@ -230,31 +230,26 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* How many of the sorted @v are <= @x. */
+static size_t count_upto(const uint64_t *v, size_t n, uint64_t x)
+{
+	size_t a = 0, b = n;
+
+	while (a < b) {
+		size_t m = (a + b) / 2;
+
+		if (v[m] <= x)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a;
+}
+
 /* How many of the sorted @v lie in (lo, hi]. */
 static size_t count_in(const uint64_t *v, size_t n, uint64_t lo, uint64_t hi)
 {
-	size_t a = 0, b = n, first, last;
-
-	while (a < b) {
-		size_t m = (a + b) / 2;
-
-		if (v[m] <= lo)
-			a = m + 1;
-		else
-			b = m;
-	}
-	first = a;
-	b = n;
-	while (a < b) {
-		size_t m = (a + b) / 2;
-
-		if (v[m] <= hi)
-			a = m + 1;
-		else
-			b = m;
-	}
-	last = a;
-	return last - first;
+	return count_upto(v, n, hi) - count_upto(v, n, lo);
 }
 
 static bool sorted_has(const uint64_t *v, size_t n, uint64_t x)

@@ -521,6 +521,17 @@ def t_pidns(py):
     assert {e["ns_tid"] for e in blocks} <= {l.get("ns_tid") for l in s["loops"]}
 
 
+def stop_workload(wl, pid):
+    """Kill a workload, and the Python inside its PID namespace if any."""
+    wl.kill()
+    wl.wait()
+    if pid != wl.pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 CHURN_RATE = 2000  # tasks/s, the issue's accuracy point
 
 
@@ -543,13 +554,7 @@ def run_churn(interp, mode, rate, seconds, *extra):
             rows = [tuple(float(x) for x in l.split()) for l in f if l.count(" ") == 3]
         return events, pid, rows
     finally:
-        wl.kill()
-        wl.wait()
-        if pid != wl.pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        stop_workload(wl, pid)
         try:
             os.unlink(status_host)
         except OSError:
@@ -678,13 +683,7 @@ def t_task_dump(py):
         assert r.returncode == 0 and "parent  pending  awaiting child" in r.stdout, r.stdout
         assert "awaited by: parent" in r.stdout, r.stdout
     finally:
-        wl.kill()
-        wl.wait()
-        if pid != wl.pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        stop_workload(wl, pid)
 
 
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
