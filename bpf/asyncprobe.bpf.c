@@ -133,6 +133,9 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	e->nframes = 0;
 	e->gil_holder = 0;
 	e->task = 0;
+	e->gc_ns = 0;
+	e->gc_gens = 0;
+	e->periods = 0;
 	__builtin_memset(e->task_name, 0, AP_NAME_SNAP);
 	__builtin_memset(&e->file, 0, sizeof(e->file));
 	return e;
@@ -653,11 +656,21 @@ int on_sample(struct bpf_perf_event_data *ctx)
 				 (void *)gc_flag) &&
 	    collecting)
 		l->gc_samples++;
-	if (now - l->busy_start < sample_full_ns && l->samples % AP_SAMPLE_THIN)
+	if (l->thin_seq != l->iter_seq) {
+		l->thin_seq = l->iter_seq;
+		l->thin_skipped = 0;
+	}
+	if (now - l->busy_start < sample_full_ns &&
+	    l->samples % AP_SAMPLE_THIN) {
+		l->thin_skipped++;
 		return 0;
+	}
 	e = event_get(AP_EV_SAMPLE, tid, now);
 	if (!e)
 		return 0;
+	/* it stands for the periods skipped before it in this iteration */
+	e->periods = 1 + l->thin_skipped;
+	l->thin_skipped = 0;
 	e->iter_seq = l->iter_seq;
 	e->start_ns = l->busy_start;
 	e->flags = stack_walk(tid, e->frames, &e->nframes);

@@ -32,7 +32,7 @@ enum ap_event_flags {
 	AP_F_READ_ERR = 4,  /* a read of target memory failed mid-walk */
 	AP_F_GIL = 8,	    /* a futex wait on the GIL's own lock or cond */
 	AP_F_GC = 16,	    /* sampled while the garbage collector ran */
-	AP_F_THINNED = 32,  /* a sample kept 1 in AP_SAMPLE_THIN */
+	AP_F_THINNED = 32,  /* kept 1 in AP_SAMPLE_THIN; see periods */
 };
 
 /*
@@ -90,7 +90,7 @@ struct ap_event {
 	__u64 task;  /* the asyncio task running (3.14+); 0: none or unknown */
 	__u64 gc_ns; /* stall: time in timed collections (USDT) */
 	__u32 gc_gens; /* stall: generations collected, a mask */
-	__u32 gc_pad;
+	__u32 periods; /* sample: sampling periods it stands for (>= 1) */
 	/* its name object's first bytes, read at once: the task is often gone
 	 * by the time userspace sees the event */
 	__u8 task_name[AP_NAME_SNAP];
@@ -143,6 +143,11 @@ struct ap_loop {
 	__u64 gc_pause_ns;
 	__u64 gc_pause_max_ns;
 	__u64 gc_gen_pauses[3];
+	/* samples skipped by thinning since the last kept one, and the
+	 * iteration they belong to: the next kept one stands for them */
+	__u64 thin_seq;
+	__u32 thin_skipped;
+	__u32 thin_pad;
 };
 
 #endif /* ASYNCPROBE_H */

@@ -631,6 +631,11 @@ static bool gc_since(struct collector *c, double start, uint64_t out[3])
 		if (r->ts <= start && (!best || r->ts > best->ts))
 			best = r;
 	}
+	bool found = best != NULL;
+	/* began before the first reading: count from the oldest */
+	for (int i = 0; !found && i < c->gc_len; i++)
+		if (!best || c->gc_ring[i].ts < best->ts)
+			best = &c->gc_ring[i];
 	if (!best || !gc_read(c, now))
 		return false;
 	for (int i = 0; i < 3; i++)
@@ -777,9 +782,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		if (lr && lr->state != LOOP_REJECTED)
 			sample_add(lr, e, n,
 				   (uint64_t)(c->o->sample_ms * 1e6) *
-					   (e->flags & AP_F_THINNED
-						    ? AP_SAMPLE_THIN
-						    : 1));
+					   (e->periods ? e->periods : 1));
 		if (lr && lr->state == LOOP_CONFIRMED)
 			churn__sample(c->churn, e->frames, n);
 		break;
@@ -1154,6 +1157,9 @@ int collector__run(const struct ap_options *o)
 		"blocking syscall > %g ms.%s\n",
 		o->pid, c->python, c->target.object, o->stall_ms, o->syscall_ms,
 		o->duration_s > 0 ? "" : " Ctrl-C to end.");
+	/* the collector's counters before any finding can start */
+	if (!py_target__gc_stats(&c->target, &c->gc_stats))
+		gc_tick(c, now_s());
 	threads_refresh(c);
 	loops_seed(c);
 	if (c->nthreads == 0) {
@@ -1186,8 +1192,6 @@ int collector__run(const struct ap_options *o)
 	c->start_ts = now_s();
 	deadline = o->duration_s > 0 ? c->start_ts + o->duration_s : 0;
 	churn__tick(c->churn, c->start_ts);
-	if (!py_target__gc_stats(&c->target, &c->gc_stats))
-		gc_tick(c, c->start_ts);
 
 	while (!done) {
 		struct epoll_event evs[4];

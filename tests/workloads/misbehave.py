@@ -93,25 +93,32 @@ def take_lock(seconds):
 GARBAGE = []
 
 
-def make_garbage():
+async def make_garbage():
     """A large heap of reference cycles, so that a full collection takes
-    a few hundred ms on the loop thread."""
+    a few hundred ms on the loop thread; made in short slices, so that
+    making it is no stall of its own."""
     import gc
 
     gc.disable()  # only the explicit collection below, at a known line
-    for _ in range(300_000):
-        a, b = [], []
-        a.append(b)
-        b.append(a)
-        GARBAGE.append(a)
+    for _ in range(60):
+        for _ in range(10_000):
+            a, b = [], []
+            a.append(b)
+            b.append(a)
+            GARBAGE.append(a)
+        await asyncio.sleep(0)
 
 
 def collect_garbage():
     import gc
 
-    make_garbage()
     GARBAGE.clear()
     gc.collect()  # LINE:gc
+
+
+async def garbage_then_collect():
+    await make_garbage()
+    collect_garbage()
 
 
 WANT_CRUNCH = threading.Event()
@@ -151,7 +158,7 @@ BAD = {
     "lock": lambda: take_lock(0.25),
     "clean": lambda: None,
     "starve": WANT_CRUNCH.set,
-    "gc": collect_garbage,
+    "gc": garbage_then_collect,
     # a loop that hangs for a while: reported while it is still going on
     "hang": lambda: burn(2.5),
     "deadlock": lambda: take_lock(2.5),
@@ -160,7 +167,9 @@ REPEATS = {"hang": 1, "deadlock": 1}
 
 
 async def handler(mode):
-    BAD[mode]()
+    bad = BAD[mode]()
+    if asyncio.iscoroutine(bad):
+        await bad
 
 
 async def ticker():
