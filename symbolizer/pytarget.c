@@ -624,6 +624,8 @@ int py_target__asyncio(const struct py_target *t, struct py_asyncio *out)
 	}
 	out->interp_tasks_head = (size_t)v[8];
 	out->tstate_running_task = (size_t)v[11];
+	if (v[10] + 8 <= v[9])
+		out->tstate_running_loop = (size_t)v[10];
 	out->tstate_tasks_head = (size_t)v[12];
 	return 0;
 }

@@ -62,6 +62,7 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
  * lists that link every native task (3.14+, the AsyncioDebug section). */
 struct py_asyncio {
 	size_t tstate_running_task; /* in the thread state; 0: unknown */
+	size_t tstate_running_loop; /* the loop running on that thread */
 	size_t task_name;	    /* PyObject *: str, or int N for "Task-N" */
 	size_t task_size;
 	size_t task_node; /* list node {next, prev} in a task */

@@ -23,6 +23,7 @@
 #define MAX_SITES 256
 #define MAX_CODES 4096 /* coroutine functions counted for leaks */
 #define TOP_SITES 5
+#define MAX_TASK_LOOPS 16  /* event loops whose tasks are counted apart */
 #define CREATION_DEPTH 12  /* frames searched for create_task */
 #define LEAK_MIN_GROWTH 50 /* pending tasks gained to call it a leak */
 #define LEAK_MIN_WALKS 3
@@ -91,6 +92,11 @@ struct churn {
 	struct site sites[MAX_SITES];
 	int nsites;
 	uint64_t site_samples;
+	/* pending tasks per event loop object */
+	struct ap_task_loop loops[MAX_TASK_LOOPS];
+	int nloops;
+	churn_loop_tid loop_tid;
+	void *loop_tid_ctx;
 	/* what churn__finish hands out */
 	struct ap_site out_sites[TOP_SITES], leak_sites[TOP_SITES];
 };
@@ -209,10 +215,21 @@ static int walk_cb(void *ctx, const struct py_task_info *ti)
 	struct walk_ctx *w = ctx;
 	struct churn *ch = w->ch;
 	struct code_count *cc;
+	struct ap_task_loop *lp;
 
 	if (ti->state != PY_TASK_PENDING)
 		return 0;
 	w->alive++;
+	lp = NULL;
+	for (int i = 0; i < ch->nloops && !lp; i++)
+		if (ch->loops[i].loop == ti->loop)
+			lp = &ch->loops[i];
+	if (!lp && ch->nloops < MAX_TASK_LOOPS) {
+		lp = &ch->loops[ch->nloops++];
+		lp->loop = ti->loop;
+	}
+	if (lp)
+		lp->alive++;
 	/* a name that could not be read (the task just died) is neither */
 	if (ti->number)
 		push(&ch->numbers, &ch->nnumbers, &ch->cap_numbers, ti->number);
@@ -295,7 +312,12 @@ static void walk(struct churn *ch, double now)
 	ch->nnumbers = 0;
 	for (int i = 0; i < ch->ncodes; i++)
 		ch->codes[i].now = 0;
+	for (int i = 0; i < ch->nloops; i++)
+		ch->loops[i].alive = 0;
 	n = py_tasks__walk(ch->pt, MAX_WALK, walk_cb, &w, &truncated);
+	for (int i = 0; i < ch->nloops; i++)
+		if (ch->loops[i].alive > ch->loops[i].alive_max)
+			ch->loops[i].alive_max = ch->loops[i].alive;
 	cost = mono() - t0;
 	ch->last_cost = cost;
 	/* spend at most 1/WALK_BUDGET of the time walking */
@@ -397,6 +419,12 @@ static void task_open(struct churn *ch, double now)
 			py_tasks__counter_source(ch->pt));
 	ch->last_walk_counter = ch->counter;
 	walk(ch, now);
+}
+
+void churn__set_loop_tid(struct churn *ch, churn_loop_tid fn, void *ctx)
+{
+	ch->loop_tid = fn;
+	ch->loop_tid_ctx = ctx;
 }
 
 static void episode_report(struct churn *ch, double now, bool in_progress);
@@ -657,4 +685,11 @@ void churn__finish(struct churn *ch, double now, struct ap_task_summary *s)
 	s->sites = ch->out_sites;
 	s->nsites = top_sites(ch, false, ch->out_sites, TOP_SITES);
 	s->site_samples = ch->site_samples;
+	for (int i = 0; i < ch->nloops; i++)
+		if (ch->loop_tid)
+			ch->loops[i].tid =
+				ch->loop_tid(ch->loop_tid_ctx,
+					     ch->loops[i].loop, ch->nloops);
+	s->loops = ch->loops;
+	s->nloops = ch->nloops;
 }

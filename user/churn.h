@@ -28,6 +28,11 @@ void churn__tick(struct churn *ch, double now);
  * creation site when it caught create_task / ensure_future. */
 void churn__sample(struct churn *ch, const struct ap_frame *frames, int n);
 
+/* The thread running event loop object @loop (one of @nloops the tasks
+ * belong to), 0 if not known: asked at the end, for each of them. */
+typedef uint32_t (*churn_loop_tid)(void *ctx, uint64_t loop, int nloops);
+void churn__set_loop_tid(struct churn *ch, churn_loop_tid fn, void *ctx);
+
 /* At the end: report what is still going on (churn, leak) and fill @s;
  * @s's arrays live until churn__free. */
 void churn__finish(struct churn *ch, double now, struct ap_task_summary *s);

@@ -938,6 +938,33 @@ static void gc_usdt_attach(struct collector *c)
 				     "interpreter)");
 }
 
+/* Which loop thread runs event loop object @loop: the thread state says
+ * on 3.14+; elsewhere only a lone loop with a lone loop thread is sure. */
+static uint32_t loop_tid_of(void *ctx, uint64_t loop, int nloops)
+{
+	struct collector *c = ctx;
+	uint32_t only = 0;
+	int confirmed = 0;
+
+	for (int i = 0; i < c->nloops; i++) {
+		struct loop_rec *lr = &c->loops[i];
+		uint64_t ts, running;
+
+		if (lr->state != LOOP_CONFIRMED)
+			continue;
+		confirmed++;
+		only = lr->tid;
+		if (c->asyncio.tstate_running_loop &&
+		    !tstate_of(c, lr->tid, &ts) &&
+		    !proc_read(c->target.pid,
+			       ts + c->asyncio.tstate_running_loop, &running,
+			       sizeof(running)) &&
+		    running == loop)
+			return lr->tid;
+	}
+	return nloops == 1 && confirmed == 1 ? only : 0;
+}
+
 static int bpf_open_load(struct collector *c)
 {
 	struct hooks_config cfg = {
@@ -1139,6 +1166,8 @@ int collector__run(const struct ap_options *o)
 			c->target.layout_source);
 	c->sym = pysym__new(&c->target);
 	c->churn = churn__new(o, &c->target, c->sym);
+	if (c->churn)
+		churn__set_loop_tid(c->churn, loop_tid_of, c);
 	if (!c->sym || !c->churn) {
 		fprintf(stderr, "asyncprobe: out of memory\n");
 		goto cleanup;

@@ -419,6 +419,20 @@ static void summary_tasks_json(json_t *o, const struct ap_task_summary *t)
 			    json_integer((json_int_t)t->site_samples));
 	if (t->truncated)
 		json_object_set_new(o, "tasks_truncated", json_true());
+	json_t *loops = json_array();
+	for (int i = 0; i < t->nloops; i++) {
+		const struct ap_task_loop *l = &t->loops[i];
+		char id[32];
+
+		snprintf(id, sizeof(id), "0x%llx", (unsigned long long)l->loop);
+		json_array_append_new(
+			loops,
+			json_pack("{s:s, s:o, s:I, s:I}", "loop", id, "tid",
+				  l->tid ? json_integer(l->tid) : json_null(),
+				  "tasks_alive", (json_int_t)l->alive,
+				  "tasks_alive_max", (json_int_t)l->alive_max));
+	}
+	json_object_set_new(o, "task_loops", loops);
 }
 
 static void summary_tasks_text(FILE *f, const struct ap_task_summary *t,
@@ -434,6 +448,16 @@ static void summary_tasks_text(FILE *f, const struct ap_task_summary *t,
 		(unsigned long long)t->finished, (unsigned long long)t->alive,
 		(unsigned long long)t->alive_max,
 		t->truncated ? " (walks truncated)" : "");
+	for (int i = 0; t->nloops > 1 && i < t->nloops; i++) {
+		const struct ap_task_loop *l = &t->loops[i];
+
+		fprintf(f, "    loop 0x%llx", (unsigned long long)l->loop);
+		if (l->tid)
+			fprintf(f, " (tid %u)", l->tid);
+		fprintf(f, ": %llu pending at the end, at most %llu\n",
+			(unsigned long long)l->alive,
+			(unsigned long long)l->alive_max);
+	}
 	text_lifetimes(f, &t->life);
 	if (t->nsites) {
 		fprintf(f, "  tasks created at (sampled, %llu samples):\n",

@@ -103,6 +103,13 @@ struct ap_leak {
 	const struct ap_site *sites;
 };
 
+/* Pending tasks of one event loop (by its loop object). */
+struct ap_task_loop {
+	uint64_t loop; /* the loop object's address in the target */
+	uint32_t tid;  /* the thread running it; 0: not known */
+	uint64_t alive, alive_max;
+};
+
 struct ap_task_summary {
 	int known; /* 0: asyncio not imported, or no layout for this Python */
 	uint64_t created, finished, alive, alive_max;
@@ -113,6 +120,8 @@ struct ap_task_summary {
 	int nsites;
 	const struct ap_site *sites;
 	uint64_t site_samples;
+	int nloops;
+	const struct ap_task_loop *loops;
 };
 
 struct ap_summary {

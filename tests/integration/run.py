@@ -364,6 +364,12 @@ def t_two_loops(py):
     tids = {e["tid"] for e in blocks}
     assert len(tids) == 2 and pid in tids, tids
     assert {l["tid"] for l in s["loops"]} == tids
+    # each loop's pending tasks apart (its ticker, handler and main task);
+    # the thread's loop has ended by the end of the run
+    tl = s["task_loops"]
+    assert len(tl) == 2 and all(l["tasks_alive_max"] >= 2 for l in tl), tl
+    if py.minor >= 14:  # the thread state names the running loop's thread
+        assert [l["tid"] for l in tl if l["tasks_alive"]] == [pid], (tl, pid)
 
 
 def t_thread(py):
