@@ -300,7 +300,10 @@ struct py_tasks {
 	size_t cand_words;
 	uint64_t *cand_base, *cand_last;
 	bool *cand_live;
-	uint64_t max_number; /* largest automatic task number seen */
+	long cand_which;	/* the leader at the last read, -1: none yet */
+	uint64_t cand_acc;	/* its steps summed: tasks created since open */
+	unsigned counter_epoch; /* bumped when the leader changes */
+	uint64_t max_number;	/* largest automatic task number seen */
 	struct type_entry types[TYPE_CACHE];
 	int ntypes;
 	/* addresses a walk gathers, then read in batches */
@@ -615,6 +618,7 @@ static void counter_candidates(struct py_tasks *pt, const char *object)
 		pt->cand_live[i] = v < (1ull << 40);
 		pt->cand_last[i] = v;
 	}
+	pt->cand_which = -1;
 	pt->counter_src = "calibrated";
 }
 
@@ -669,7 +673,6 @@ int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base)
 			pt->cand_live[i] = false;
 			continue;
 		}
-		pt->cand_last[i] = v[i];
 		/* the one that moved most: other monotonic words (a type's
 		 * reference count in a leak) move at most as fast */
 		if (which < 0 || v[i] - pt->cand_base[i] > best) {
@@ -677,12 +680,29 @@ int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base)
 			which = (long)i;
 		}
 	}
-	free(v);
-	if (which < 0)
+	if (which < 0) {
+		free(v);
 		return -ENOENT;
+	}
+	/* tasks created: the sum of the steps of whichever candidate leads
+	 * at each read, so that a change of leader is no jump */
+	pt->cand_acc += v[which] - pt->cand_last[which];
+	if (which != pt->cand_which) {
+		pt->cand_which = which;
+		pt->counter_epoch++;
+	}
+	for (size_t i = 0; i < pt->cand_words; i++)
+		if (pt->cand_live[i])
+			pt->cand_last[i] = v[i];
+	free(v);
 	*now = pt->cand_last[which];
-	*base = pt->cand_base[which];
+	*base = *now - pt->cand_acc;
 	return 0;
+}
+
+unsigned py_tasks__counter_epoch(const struct py_tasks *pt)
+{
+	return pt->counter_epoch;
 }
 
 const char *py_tasks__counter_source(const struct py_tasks *pt)
@@ -807,6 +827,14 @@ static uint64_t name_number(struct py_tasks *pt, const uint8_t *obj)
 	return n;
 }
 
+/* Is the name object a str (or the int of a lazy "Task-N", 3.14+)? */
+static bool name_is_text(struct py_tasks *pt, const uint8_t *obj)
+{
+	enum type_kind kind = type_kind(pt, at64(obj, pt->t->off->object_type));
+
+	return kind == TYPE_STR || kind == TYPE_INT;
+}
+
 /* Fill @ti from a task's bytes. */
 static void task_parse(struct py_tasks *pt, uint64_t addr, const uint8_t *b,
 		       struct py_task_info *ti)
@@ -864,7 +892,9 @@ static int tasks_emit(struct py_tasks *pt, const uint64_t *addrs, size_t n,
 		if (!ok[i] || !ok2[i])
 			continue;
 		ti[i].number = name_number(pt, nb + i * NAME_READ);
-		ti[i].named = !ti[i].number;
+		/* a freed name (the task died meanwhile) is neither */
+		ti[i].named =
+			!ti[i].number && name_is_text(pt, nb + i * NAME_READ);
 		if (ti[i].number > pt->max_number && !pt->counter)
 			pt->max_number = ti[i].number;
 	}

@@ -75,11 +75,15 @@ const char *py_tasks__counter_source(const struct py_tasks *pt);
 
 /*
  * The automatic-name counter: one per task created without a name.  @now
- * is its value (comparable with task numbers), @base its value at open; a
- * calibrated counter's pair can change while candidates are ruled out.
+ * is its value (comparable with task numbers); @now - @base is the tasks
+ * created since open.
  * -ENOENT: no counter known.
  */
 int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base);
+
+/* Changes when a calibrated counter's value now comes from another word:
+ * values read before are not comparable with @now after. */
+unsigned py_tasks__counter_epoch(const struct py_tasks *pt);
 
 typedef int (*py_task_cb)(void *ctx, const struct py_task_info *ti);
 

@@ -61,6 +61,7 @@ struct churn {
 	/* created = counter - base + named tasks first seen in walks */
 	bool counter_ok;
 	uint64_t counter, base, named_new;
+	unsigned epoch; /* of the counter's values */
 	struct {
 		double t;
 		uint64_t created;
@@ -158,9 +159,18 @@ static uint64_t created(const struct churn *ch)
 static bool counter_read(struct churn *ch)
 {
 	uint64_t now, base;
+	unsigned epoch;
 
 	if (py_tasks__counter(ch->pt, &now, &base))
 		return false;
+	epoch = py_tasks__counter_epoch(ch->pt);
+	if (epoch != ch->epoch) {
+		/* calibration settled on another word: numbers read before
+		 * are not comparable with this one's */
+		ch->epoch = epoch;
+		ch->nranges = 0;
+		ch->last_walk_counter = now;
+	}
 	ch->counter = now;
 	ch->base = base;
 	ch->counter_ok = true;
@@ -284,6 +294,7 @@ static void walk(struct churn *ch, double now)
 {
 	struct walk_ctx w = { .ch = ch };
 	uint64_t ca = ch->counter, cb = 0, *tmp, fresh = 0;
+	unsigned epoch0 = ch->epoch;
 	bool cohort = false, truncated;
 	double t0, cost, prev_walk = ch->last_walk;
 	size_t tcap;
@@ -292,7 +303,7 @@ static void walk(struct churn *ch, double now)
 	if (ch->counter_ok) {
 		t0 = mono();
 		sleep_ms(1);
-		cohort = counter_read(ch);
+		cohort = counter_read(ch) && ch->epoch == epoch0;
 		cb = ch->counter;
 		/* descheduled for long: the window is not 1 ms */
 		if (mono() - t0 > 2e-3)
