@@ -260,6 +260,8 @@ static const struct py_asyncio_layout rows[] = {
 #define TASK_READ 256 /* bytes of a task read at once */
 #define NAME_READ 80  /* bytes of a name object: header and "Task-N" */
 #define MAX_CAND_BYTES (64u << 10) /* writable segment calibrated in */
+#define CAND_MAX (1ull << 40)	   /* a count, not a pointer */
+#define CAND_STEP_MAX (1ull << 27) /* tasks between two reads, at most */
 #define IOV_BATCH 1024		   /* iovecs per process_vm_readv */
 #define EMIT_BATCH 4096		   /* tasks read and reported at once */
 #define TYPE_CACHE 32
@@ -615,7 +617,7 @@ static void counter_candidates(struct py_tasks *pt, const char *object)
 
 		/* a count, not a pointer; 0 and 1 too: a young service has
 		 * numbered no task, or only its main one */
-		pt->cand_live[i] = v < (1ull << 40);
+		pt->cand_live[i] = v < CAND_MAX;
 		pt->cand_last[i] = v;
 	}
 	pt->cand_which = -1;
@@ -668,8 +670,11 @@ int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base)
 	for (size_t i = 0; i < pt->cand_words; i++) {
 		if (!pt->cand_live[i])
 			continue;
-		/* a counter never goes down and is past every number given */
-		if (v[i] < pt->cand_last[i] || v[i] < pt->max_number) {
+		/* a counter never goes down, is past every number given, and
+		 * never becomes a pointer (a static that was NULL at open) */
+		if (v[i] < pt->cand_last[i] || v[i] < pt->max_number ||
+		    v[i] >= CAND_MAX ||
+		    v[i] - pt->cand_last[i] > CAND_STEP_MAX) {
 			pt->cand_live[i] = false;
 			continue;
 		}
