@@ -26,8 +26,12 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "integration tests need root (BPF, reading other processes): skipped" >&2
 	skipped=$((skipped + 1))
 else
-	out=$(/usr/bin/python3 tests/integration/run.py ${TESTS:+-k "$TESTS"} 2>&1 | tee /dev/stderr)
-	rc=$?
+	# shown as it runs; kept in a file (tee to /dev/stderr would reopen,
+	# and truncate, a log file that stderr points to)
+	log=$(mktemp)
+	/usr/bin/python3 tests/integration/run.py ${TESTS:+-k "$TESTS"} 2>&1 | tee "$log"
+	out=$(cat "$log")
+	rm -f "$log"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n 1)
 	if [ -z "$line" ]; then
 		echo "FAIL integration: no summary line"
