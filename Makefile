@@ -22,8 +22,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
-	libcmocka-dev pkg-config linux-libc-dev make gcc python3 python3-aiohttp \
-	python3-uvloop debootstrap util-linux
+	libcmocka-dev libmicrohttpd-dev pkg-config linux-libc-dev make gcc python3 \
+	python3-aiohttp python3-uvloop debootstrap util-linux prometheus
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -33,7 +33,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 INCLUDES := -I$(OUTPUT) -Ibpf -Iuser -Isymbolizer
-LIBS := -lbpf -lelf -lz -ljansson
+LIBS := -lbpf -lelf -lz -ljansson -lmicrohttpd
 
 # clang's own system include dirs for the BPF target (asm/types.h on Debian)
 CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \
@@ -45,8 +45,8 @@ LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(SYMBOLIZER_SRCS) $(USER_SRCS)) \
 	$(OUTPUT)/syscall_names.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps clean test unit-test integration-test demo bench bench-smoke \
-	format check-format
+.PHONY: all deps clean test unit-test integration-test exporter-test demo bench \
+	bench-smoke dashboards format check-format
 
 all: deps asyncprobe
 
@@ -116,6 +116,16 @@ unit-test: deps $(UNIT_TESTS)
 
 integration-test: deps asyncprobe
 	$(Q)/usr/bin/python3 tests/integration/run.py $(if $(TESTS),-k $(TESTS))
+
+# The exporter against a real Prometheus; the dashboard and the rules.
+exporter-test: deps asyncprobe
+	$(Q)/usr/bin/python3 tests/integration/exporter.py
+
+# dashboards/asyncprobe.json is generated: edit dashboard.py, then this.
+dashboards: dashboards/asyncprobe.json
+dashboards/asyncprobe.json: dashboards/dashboard.py
+	$(call msg,GEN,$@)
+	$(Q)python3 $< > $@.tmp && mv $@.tmp $@
 
 # Everything; the last line is "N passed, N failed, N skipped".
 # TESTS=substring narrows the integration tests.

@@ -68,6 +68,14 @@ struct {
 	__type(value, struct ap_loop);
 } loops SEC(".maps");
 
+/* A zeroed loop: too big for the BPF stack, new loops are copied from it */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ap_loop);
+} loop_zero SEC(".maps");
+
 /* tid -> PyThreadState * in the target, maintained by userspace */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -368,9 +376,9 @@ static __always_inline void episode_end(struct ap_loop *l, __u32 tid, __u64 now)
 static __always_inline struct ap_loop *loop_get(__u32 tid, __u32 kind, int fd,
 						__u64 now)
 {
-	struct ap_loop *l = bpf_map_lookup_elem(&loops, &tid);
-	struct ap_loop init = {};
+	struct ap_loop *l = bpf_map_lookup_elem(&loops, &tid), *zero;
 	struct ap_event *e;
+	__u32 key = 0;
 
 	if (l) {
 		/* A thread is a candidate again when it waits differently:
@@ -393,11 +401,15 @@ static __always_inline struct ap_loop *loop_get(__u32 tid, __u32 kind, int fd,
 		l->blk_start = 0;
 		l->blk_out = 0;
 	} else {
-		init.kind = kind;
-		init.loop_fd = kind == AP_SEL_EPOLL ? fd : -1;
-		if (bpf_map_update_elem(&loops, &tid, &init, BPF_NOEXIST))
+		zero = bpf_map_lookup_elem(&loop_zero, &key);
+		if (!zero ||
+		    bpf_map_update_elem(&loops, &tid, zero, BPF_NOEXIST))
 			return NULL;
 		l = bpf_map_lookup_elem(&loops, &tid);
+		if (!l)
+			return NULL;
+		l->kind = kind;
+		l->loop_fd = kind == AP_SEL_EPOLL ? fd : -1;
 	}
 	e = event_get(AP_EV_LOOP_NEW, tid, now);
 	if (e) {
@@ -415,10 +427,24 @@ static __always_inline struct ap_loop *loop_get(__u32 tid, __u32 kind, int fd,
  * selector that sleeps returns when its thread is switched back in, one
  * that does not sleep returns microseconds after its entry.
  */
+static const __u64 lag_bounds[AP_LAG_NBOUNDS] = AP_LAG_BOUNDS;
+static const __u64 gc_bounds[AP_GC_NBOUNDS] = AP_GC_BOUNDS;
+
+/* The bucket of @v: the first bound it does not exceed, else the last. */
+static __always_inline __u32 bucket_of(const __u64 *bounds, __u32 n, __u64 v)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		if (v <= bounds[i])
+			break;
+	return i;
+}
+
 static __always_inline int selector_enter(long nr, int fd)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now, busy;
-	__u32 tid = (__u32)id, kind = selector_kind(nr);
+	__u32 tid = (__u32)id, kind = selector_kind(nr), b;
 	struct ap_event *e;
 	struct ap_loop *l;
 
@@ -446,6 +472,9 @@ static __always_inline int selector_enter(long nr, int fd)
 		l->busy_ns += busy;
 		if (busy > l->max_busy_ns)
 			l->max_busy_ns = busy;
+		b = bucket_of(lag_bounds, AP_LAG_NBOUNDS, busy);
+		if (b <= AP_LAG_NBOUNDS)
+			l->lag_hist[b]++;
 		if (busy >= stall_ns) {
 			l->stalls++;
 			e = event_get(AP_EV_STALL, tid, now);
@@ -721,8 +750,14 @@ int BPF_USDT(on_gc_done, long collected)
 	l->gc_pause_ns += d;
 	if (d > l->gc_pause_max_ns)
 		l->gc_pause_max_ns = d;
-	if (gen < 3)
+	if (gen < 3) {
+		__u32 b = bucket_of(gc_bounds, AP_GC_NBOUNDS, d);
+
 		l->gc_gen_pauses[gen]++;
+		l->gc_gen_pause_ns[gen] += d;
+		if (b <= AP_GC_NBOUNDS)
+			l->gc_hist[gen][b]++;
+	}
 	if (l->iter_gc_seq != l->iter_seq) {
 		l->iter_gc_seq = l->iter_seq;
 		l->iter_gc_ns = 0;

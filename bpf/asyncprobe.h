@@ -12,6 +12,27 @@
 #define AP_NAME_SNAP 80	 /* bytes of a task's name object kept */
 #define AP_SAMPLE_THIN 8 /* short iterations: 1 sample kept in this many */
 
+/*
+ * Histogram bucket upper bounds in ns, shared by the BPF side (which
+ * counts into them) and the exporter (which prints them as `le`); each
+ * histogram has one bucket more, for what is above the last bound.
+ */
+#define AP_LAG_BOUNDS                                                          \
+	{                                                                      \
+		250000ULL, 500000ULL, 1000000ULL, 2500000ULL, 5000000ULL,      \
+			10000000ULL, 25000000ULL, 50000000ULL, 100000000ULL,   \
+			250000000ULL, 500000000ULL, 1000000000ULL,             \
+			2500000000ULL, 5000000000ULL, 10000000000ULL           \
+	}
+#define AP_LAG_NBOUNDS 15
+#define AP_GC_BOUNDS                                                           \
+	{                                                                      \
+		100000ULL, 250000ULL, 500000ULL, 1000000ULL, 2500000ULL,       \
+			5000000ULL, 10000000ULL, 25000000ULL, 50000000ULL,     \
+			100000000ULL, 250000000ULL, 1000000000ULL              \
+	}
+#define AP_GC_NBOUNDS 12
+
 /* Which syscall family a loop thread waits in. */
 enum ap_selector_kind {
 	AP_SEL_NONE = 0,
@@ -143,6 +164,10 @@ struct ap_loop {
 	__u64 gc_pause_ns;
 	__u64 gc_pause_max_ns;
 	__u64 gc_gen_pauses[3];
+	__u64 gc_gen_pause_ns[3];
+	__u64 gc_hist[3][AP_GC_NBOUNDS + 1]; /* pauses by generation, length */
+	/* iterations by busy time (the lag histogram) and their busy sum */
+	__u64 lag_hist[AP_LAG_NBOUNDS + 1];
 	/* samples skipped by thinning since the last kept one, and the
 	 * iteration they belong to: the next kept one stands for them */
 	__u64 thin_seq;

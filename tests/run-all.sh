@@ -22,26 +22,35 @@ for t in "$@"; do
 	fi
 done
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "integration tests need root (BPF, reading other processes): skipped" >&2
-	skipped=$((skipped + 1))
-else
-	# shown as it runs; kept in a file (tee to /dev/stderr would reopen,
-	# and truncate, a log file that stderr points to)
+# A Python test runner whose last summary line is "N passed, N failed, N
+# skipped": shown as it runs, kept in a file (tee to /dev/stderr would
+# reopen, and truncate, a log file that stderr points to).
+suite() {
+	local name=$1 log out line p f s
+	shift
 	log=$(mktemp)
-	/usr/bin/python3 tests/integration/run.py ${TESTS:+-k "$TESTS"} 2>&1 | tee "$log"
+	/usr/bin/python3 "$@" 2>&1 | tee "$log"
 	out=$(cat "$log")
 	rm -f "$log"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n 1)
 	if [ -z "$line" ]; then
-		echo "FAIL integration: no summary line"
+		echo "FAIL $name: no summary line"
 		failed=$((failed + 1))
-	else
-		read -r p _ f _ s _ <<<"${line//,/}"
-		passed=$((passed + p))
-		failed=$((failed + f))
-		skipped=$((skipped + ${s:-0}))
+		return
 	fi
+	read -r p _ f _ s _ <<<"${line//,/}"
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + ${s:-0}))
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "integration tests need root (BPF, reading other processes): skipped" >&2
+	skipped=$((skipped + 1))
+else
+	suite integration tests/integration/run.py ${TESTS:+-k "$TESTS"}
+	# the exporter against a real Prometheus (not narrowed by TESTS)
+	[ -z "${TESTS:-}" ] && suite exporter tests/integration/exporter.py
 fi
 
 echo

@@ -2,15 +2,18 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include "options.h"
 #include "version.h"
 
 static const char usage[] =
-	"Usage: asyncprobe -p PID [-d SECONDS] [--stall-threshold MS]\n"
+	"Usage: asyncprobe -p PID [-p PID...] [-d SECONDS] "
+	"[--stall-threshold MS]\n"
 	"                  [--syscall-threshold MS] [--churn-threshold N]\n"
 	"                  [--format text|json] [-v]\n"
+	"       asyncprobe --listen [ADDR:]PORT (-p PID... | --match REGEX)\n"
 	"       asyncprobe tasks -p PID [--format text|json]\n"
 	"\n"
 	"Find event-loop stalls, blocking syscalls and task churn in a\n"
@@ -22,7 +25,7 @@ static const char usage[] =
 	"coroutine stack and who awaits whom (Python 3.11+; needs only\n"
 	"CAP_SYS_PTRACE).\n"
 	"\n"
-	"  -p, --pid PID               process to watch (required)\n"
+	"  -p, --pid PID               process to watch; repeat for more\n"
 	"  -d, --duration SECONDS      stop after this long (default: until\n"
 	"                              Ctrl-C, SIGTERM or the target exits)\n"
 	"  -s, --stall-threshold MS    report loop iterations busier than "
@@ -39,6 +42,24 @@ static const char usage[] =
 	"                              created per second (default 1000)\n"
 	"      --sample-period MS      loop CPU time between stack samples\n"
 	"                              during a busy iteration (default 5)\n"
+	"\n"
+	"Prometheus exporter (a sidecar next to the service):\n"
+	"  -l, --listen [ADDR:]PORT    serve /metrics on ADDR (default\n"
+	"                              127.0.0.1: labels show code paths) "
+	"until\n"
+	"                              stopped; findings still go to "
+	"stdout\n"
+	"  -m, --match REGEX           watch every Python process whose "
+	"command\n"
+	"                              line matches (extended regex), new "
+	"ones\n"
+	"                              too; exited ones are dropped\n"
+	"      --rescan SECONDS        how often --match looks (default 5)\n"
+	"      --top-sites N           call sites named per metric and "
+	"process;\n"
+	"                              the rest are call_site=\"other\" "
+	"(default 10)\n"
+	"\n"
 	"  -v, --verbose               say what is attached, and libbpf's "
 	"logs\n"
 	"  -V, --version               print the version and exit\n"
@@ -50,7 +71,26 @@ static const char usage[] =
 	"    asyncprobe -p 4711 -s 50 -b 5       # stricter thresholds\n"
 	"    asyncprobe -p 4711 -f json | jq .   # JSON lines for tools\n"
 	"    asyncprobe tasks -p 4711            # what every task awaits\n"
+	"    asyncprobe -l 9477 -m 'uvicorn|gunicorn'  # exporter for all "
+	"workers\n"
+	"    asyncprobe -l 0.0.0.0:9477 -p 4711  # exporter on every "
+	"address\n"
 	"    asyncprobe -p $(pgrep -f uvicorn | head -1)\n";
+
+/* [ADDR:]PORT with a port in range; the address is resolved later. */
+static int listen_check(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	const char *port = colon ? colon + 1 : s;
+	char *end;
+	long p;
+
+	if (s[0] == '[' && (!colon || colon[-1] != ']'))
+		return -1;
+	errno = 0;
+	p = strtol(port, &end, 10);
+	return errno || end == port || *end || p < 0 || p > 65535 ? -1 : 0;
+}
 
 /* A positive finite number, or -1. */
 static double parse_positive(const char *s)
@@ -77,6 +117,10 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "sample-period", required_argument, NULL, 'S' },
 		{ "churn-threshold", required_argument, NULL, 'c' },
 		{ "hooks", required_argument, NULL, 'H' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "match", required_argument, NULL, 'm' },
+		{ "rescan", required_argument, NULL, 'R' },
+		{ "top-sites", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -91,6 +135,8 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 	o->syscall_ms = 10;
 	o->sample_ms = 5;
 	o->churn_threshold = 1000;
+	o->rescan_s = 5;
+	o->top_sites = 10;
 	o->format = AP_FMT_TEXT;
 	optind = 0; /* re-entrant for tests */
 	opterr = 0;
@@ -100,7 +146,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		argc--;
 	}
 
-	while ((c = getopt_long(argc, argv, ":p:d:s:b:c:f:vVh", longopts,
+	while ((c = getopt_long(argc, argv, ":p:d:s:b:c:f:l:m:vVh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -116,7 +162,79 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 					optarg);
 				return AP_PARSE_ERROR;
 			}
-			o->pid = (pid_t)pid;
+			if (!o->pid)
+				o->pid = (pid_t)pid;
+			for (int i = 0; i < o->npids; i++)
+				if (o->pids[i] == (pid_t)pid)
+					pid = 0;
+			if (!pid)
+				break;
+			if (o->npids >= AP_MAX_PIDS) {
+				fprintf(err,
+					"asyncprobe: too many -p (at most %d); "
+					"use --match REGEX for many "
+					"processes\n",
+					AP_MAX_PIDS);
+				return AP_PARSE_ERROR;
+			}
+			o->pids[o->npids++] = (pid_t)pid;
+			break;
+		case 'l':
+			if (listen_check(optarg)) {
+				fprintf(err,
+					"asyncprobe: invalid listen address "
+					"'%s': give PORT, ADDR:PORT or "
+					"[IPV6]:PORT with a port from 0 (any "
+					"free one) to 65535\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			o->listen = optarg;
+			break;
+		case 'm': {
+			regex_t re;
+			int rc = regcomp(&re, optarg, REG_EXTENDED | REG_NOSUB);
+			char why[128];
+
+			if (rc || !optarg[0]) {
+				if (rc) {
+					regerror(rc, &re, why, sizeof(why));
+				} else {
+					regfree(&re);
+					snprintf(why, sizeof(why), "empty");
+				}
+				fprintf(err,
+					"asyncprobe: invalid --match regex "
+					"'%s': %s\n",
+					optarg, why);
+				return AP_PARSE_ERROR;
+			}
+			regfree(&re);
+			o->match = optarg;
+			break;
+		}
+		case 'R':
+			o->rescan_s = parse_positive(optarg);
+			if (o->rescan_s < 0.1 || o->rescan_s > 3600) {
+				fprintf(err,
+					"asyncprobe: invalid rescan interval "
+					"'%s': give seconds from 0.1 to 3600\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			break;
+		case 'T':
+			errno = 0;
+			pid = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || pid < 1 ||
+			    pid > 1000) {
+				fprintf(err,
+					"asyncprobe: invalid --top-sites '%s': "
+					"give a number from 1 to 1000\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			o->top_sites = (int)pid;
 			break;
 		case 'd':
 			o->duration_s = parse_positive(optarg);
@@ -218,8 +336,16 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			argv[optind]);
 		return AP_PARSE_ERROR;
 	}
-	if (!o->pid) {
-		fprintf(err, "asyncprobe: -p PID is required\n%s", usage);
+	if (o->command == AP_CMD_TASKS &&
+	    (o->npids > 1 || o->listen || o->match)) {
+		fprintf(err, "asyncprobe: `asyncprobe tasks` takes one -p PID "
+			     "and no --listen or --match\n");
+		return AP_PARSE_ERROR;
+	}
+	if (!o->npids && !o->match) {
+		fprintf(err, "asyncprobe: -p PID is required%s\n%s",
+			o->command == AP_CMD_TASKS ? "" : " (or --match REGEX)",
+			usage);
 		return AP_PARSE_ERROR;
 	}
 	return AP_PARSE_OK;

@@ -338,8 +338,10 @@ static void walk(struct churn *ch, double now)
 	if (n < 0)
 		return;
 	ch->truncated |= truncated;
-	qsort(ch->numbers, ch->nnumbers, sizeof(*ch->numbers), cmp_u64);
-	qsort(ch->named, ch->nnamed, sizeof(*ch->named), cmp_u64);
+	if (ch->nnumbers) /* qsort wants an array, even of none */
+		qsort(ch->numbers, ch->nnumbers, sizeof(*ch->numbers), cmp_u64);
+	if (ch->nnamed)
+		qsort(ch->named, ch->nnamed, sizeof(*ch->named), cmp_u64);
 	ch->alive = w.alive;
 	if (w.alive > ch->alive_max)
 		ch->alive_max = w.alive;
@@ -665,8 +667,23 @@ static void leak_report(struct churn *ch, double now)
 	output__leak(stdout, ch->o->format, &x);
 }
 
+int churn__counts(const struct churn *ch, struct ap_task_counts *out)
+{
+	if (!ch || !ch->pt)
+		return -1;
+	out->created = created(ch);
+	out->alive = ch->alive;
+	/* what came in and is not pending any more */
+	out->finished = out->created + ch->alive_first > ch->alive
+				? out->created + ch->alive_first - ch->alive
+				: 0;
+	return 0;
+}
+
 void churn__finish(struct churn *ch, double now, struct ap_task_summary *s)
 {
+	struct ap_task_counts tc = { 0 };
+
 	memset(s, 0, sizeof(*s));
 	if (!ch || !ch->pt)
 		return;
@@ -680,14 +697,12 @@ void churn__finish(struct churn *ch, double now, struct ap_task_summary *s)
 	if (ch->in_ep)
 		episode_report(ch, now, true);
 	leak_report(ch, now);
+	churn__counts(ch, &tc);
 	s->known = 1;
 	s->created = created(ch);
 	s->alive = ch->alive;
 	s->alive_max = ch->alive_max;
-	/* what came in and is not pending any more */
-	s->finished = s->created + ch->alive_first > ch->alive
-			      ? s->created + ch->alive_first - ch->alive
-			      : 0;
+	s->finished = tc.finished;
 	s->peak_rate = ch->peak_rate;
 	s->counted_by =
 		ch->counter_ok ? py_tasks__counter_source(ch->pt) : "walks";

@@ -33,6 +33,12 @@ void churn__sample(struct churn *ch, const struct ap_frame *frames, int n);
 typedef uint32_t (*churn_loop_tid)(void *ctx, uint64_t loop, int nloops);
 void churn__set_loop_tid(struct churn *ch, churn_loop_tid fn, void *ctx);
 
+/* The counts as of the last tick; -1 while the target has no asyncio. */
+struct ap_task_counts {
+	uint64_t created, finished, alive;
+};
+int churn__counts(const struct churn *ch, struct ap_task_counts *out);
+
 /* At the end: report what is still going on (churn, leak) and fill @s;
  * @s's arrays live until churn__free. */
 void churn__finish(struct churn *ch, double now, struct ap_task_summary *s);

@@ -29,13 +29,14 @@
 #include "output.h"
 #include "pysym.h"
 #include "pytarget.h"
+#include "sitetab.h"
 #include "syscalls.h"
 
-#define TICK_MS 250
 #define GC_RING 64 /* readings of the collector's counters kept */
 #define CONFIRM_TRIES 5
 #define MAX_SAMPLES 128	 /* CPU samples kept per loop iteration */
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
+#define MAX_SITES 256	 /* call sites counted apart for the metrics */
 /* 3.12+ object layouts that task names need (stable since) */
 #define PY_TYPE_TP_NAME 24 /* PyTypeObject.tp_name */
 #define PY_LONG_TAG 16	   /* PyLongObject.long_value.lv_tag */
@@ -66,10 +67,14 @@ struct loop_rec {
 	uint64_t stalls, blocks;
 	/* in-progress findings already reported, so each is said once */
 	uint64_t reported_seq, reported_blk;
+	/* time counters as last exported: they never go back */
+	uint64_t busy_out, idle_out;
 };
 
 struct collector {
 	const struct ap_options *o;
+	int pidfd;
+	char comm[17];
 	struct py_target target;
 	struct py_symbolizer *sym;
 	struct asyncprobe_bpf *skel;
@@ -100,19 +105,13 @@ struct collector {
 		uint64_t tstate;
 	} threads[MAX_TRACKED];
 	int nthreads;
+	/* for the exporter: findings by call site, durations by syscall */
+	struct sitetab *stall_sites, *block_sites;
+	struct ap_syscall_hist block_hist[AP_METRICS_SYSCALLS];
+	int nblock_hist;
+	struct ap_loop_metrics *loop_metrics;
+	uint64_t tasks_created_out, tasks_finished_out;
 };
-
-static int verbose;
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt,
-			va_list args)
-{
-	if (level == LIBBPF_DEBUG && verbose < 2)
-		return 0;
-	if (!verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
 
 static double now_s(void)
 {
@@ -643,8 +642,36 @@ static bool gc_since(struct collector *c, double start, uint64_t out[3])
 	return true;
 }
 
+/* A blocking syscall that ended, for the exporter. */
+static void block_count(struct collector *c, const struct ap_finding *f)
+{
+	static const double bounds[AP_BLOCK_NBOUNDS] = AP_BLOCK_BOUNDS;
+	struct ap_syscall_hist *h = NULL;
+	char site[SITETAB_SITE_MAX];
+	double s = f->duration_ms / 1e3;
+	int b = 0;
+
+	metrics__call_site(f->stack.frames, f->stack.n, site, sizeof(site));
+	sitetab__add(c->block_sites, f->syscall, site, s);
+	for (int i = 0; i < c->nblock_hist && !h; i++)
+		if (!strcmp(c->block_hist[i].name, f->syscall))
+			h = &c->block_hist[i];
+	if (!h && c->nblock_hist < AP_METRICS_SYSCALLS) {
+		h = &c->block_hist[c->nblock_hist++];
+		snprintf(h->name, sizeof(h->name), "%s", f->syscall);
+	}
+	if (!h)
+		return;
+	while (b < AP_BLOCK_NBOUNDS && s > bounds[b])
+		b++;
+	h->buckets[b]++;
+	h->count++;
+	h->sum += s;
+}
+
 static void on_stall(struct collector *c, const struct ap_event *e)
 {
+	char site[SITETAB_SITE_MAX];
 	static struct py_frame_info info[AP_MAX_FRAMES];
 	char tname[PYSYM_NAME_MAX];
 	const uint8_t *task_snap;
@@ -682,6 +709,8 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	lr->nsamples = 0;
 	lr->nseen = 0;
 	c->stalls++;
+	metrics__call_site(f.stack.frames, f.stack.n, site, sizeof(site));
+	sitetab__add(c->stall_sites, "", site, f.duration_ms / 1e3);
 	output__finding(stdout, c->o->format, &f);
 }
 
@@ -746,8 +775,10 @@ static void block_report(struct collector *c, const struct ap_event *e,
 			c->in_progress++;
 	}
 	/* off-CPU time is part of a stall: let it vote for the stack */
-	if (!in_progress)
+	if (!in_progress) {
 		sample_add(lr, e, n, e->duration_ns);
+		block_count(c, &f);
+	}
 	output__finding(stdout, c->o->format, &f);
 }
 
@@ -1098,8 +1129,10 @@ static void summary_print(struct collector *c, double end)
 	free(ls);
 }
 
-static void collector_free(struct collector *c)
+void collector__free(struct collector *c)
 {
+	if (!c)
+		return;
 	for (int i = 0; i < c->nloops; i++) {
 		bpf_link__destroy(c->loops[i].perf_link);
 		if (c->loops[i].perf_fd >= 0)
@@ -1112,80 +1145,70 @@ static void collector_free(struct collector *c)
 	ring_buffer__free(c->rb);
 	asyncprobe_bpf__destroy(c->skel);
 	pysym__free(c->sym);
+	sitetab__free(c->stall_sites);
+	sitetab__free(c->block_sites);
+	free(c->loop_metrics);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
 	free(c);
 }
 
-static int epoll_add(int epfd, int fd)
+static void comm_read(struct collector *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	char path[64];
+	FILE *f;
 
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+	snprintf(path, sizeof(path), "/proc/%d/comm", c->target.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(c->comm, sizeof(c->comm), f))
+		c->comm[strcspn(c->comm, "\n")] = '\0';
+	fclose(f);
 }
 
-int collector__run(const struct ap_options *o)
+struct collector *collector__new(const struct ap_options *o, pid_t pid,
+				 char *err, size_t errlen)
 {
 	struct collector *c = calloc(1, sizeof(*c));
-	int epfd = -1, sigfd = -1, pidfd = -1, timerfd = -1, rbfd, ret = 1;
-	struct itimerspec tick = {
-		.it_interval = { 0, TICK_MS * 1000000L },
-		.it_value = { 0, TICK_MS * 1000000L },
-	};
-	char err[512];
-	double deadline;
-	unsigned long ticks = 0;
-	sigset_t mask;
-	bool done = false;
 
 	if (!c) {
-		fprintf(stderr, "asyncprobe: out of memory\n");
-		return 1;
+		snprintf(err, errlen, "out of memory");
+		return NULL;
 	}
 	c->o = o;
-	verbose = o->verbose;
-	libbpf_set_print(libbpf_print);
-
-	if (hooks__caps_missing(err, sizeof(err))[0]) {
-		fprintf(stderr,
-			"asyncprobe: missing capabilities: %s; run as root, or "
-			"grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE\n",
-			err);
-		goto cleanup;
-	}
-	if (py_target__open(&c->target, o->pid, err, sizeof(err))) {
-		fprintf(stderr, "asyncprobe: %s\n", err);
-		goto cleanup;
-	}
+	c->pidfd = -1;
+	if (py_target__open(&c->target, pid, err, errlen))
+		goto fail;
 	if (c->target.micro >= 0)
 		snprintf(c->python, sizeof(c->python), "%d.%d.%d",
 			 c->target.major, c->target.minor, c->target.micro);
 	else
 		snprintf(c->python, sizeof(c->python), "%d.%d", c->target.major,
 			 c->target.minor);
+	comm_read(c);
 	if (o->verbose)
-		fprintf(stderr, "asyncprobe: CPython layout from the %s\n",
+		fprintf(stderr,
+			"asyncprobe: PID %d: CPython layout from the %s\n", pid,
 			c->target.layout_source);
 	c->sym = pysym__new(&c->target);
 	c->churn = churn__new(o, &c->target, c->sym);
-	if (c->churn)
-		churn__set_loop_tid(c->churn, loop_tid_of, c);
-	if (!c->sym || !c->churn) {
-		fprintf(stderr, "asyncprobe: out of memory\n");
-		goto cleanup;
+	c->stall_sites = sitetab__new(MAX_SITES);
+	c->block_sites = sitetab__new(MAX_SITES);
+	c->loop_metrics = calloc(AP_MAX_LOOPS, sizeof(*c->loop_metrics));
+	if (!c->sym || !c->churn || !c->stall_sites || !c->block_sites ||
+	    !c->loop_metrics) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
 	}
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-
-	if (bpf_open_load(c))
-		goto cleanup;
-	fprintf(stderr,
-		"asyncprobe: watching PID %d (Python %s, %s); stall > %g ms, "
-		"blocking syscall > %g ms.%s\n",
-		o->pid, c->python, c->target.object, o->stall_ms, o->syscall_ms,
-		o->duration_s > 0 ? "" : " Ctrl-C to end.");
+	churn__set_loop_tid(c->churn, loop_tid_of, c);
+	if (bpf_open_load(c)) {
+		snprintf(err, errlen,
+			 "could not load the BPF programs for PID %d (see "
+			 "above)",
+			 pid);
+		goto fail;
+	}
 	/* the collector's counters before any finding can start */
 	if (!py_target__gc_stats(&c->target, &c->gc_stats))
 		gc_tick(c, now_s());
@@ -1194,110 +1217,154 @@ int collector__run(const struct ap_options *o)
 	if (c->nthreads == 0) {
 		uint64_t probe;
 
-		if (proc_read(o->pid, c->target.runtime, &probe,
-			      sizeof(probe)) == -EPERM) {
-			fprintf(stderr,
-				"asyncprobe: cannot read the memory of PID %d: "
-				"run as root, or grant CAP_SYS_PTRACE\n",
-				o->pid);
-			goto cleanup;
+		if (proc_read(pid, c->target.runtime, &probe, sizeof(probe)) ==
+		    -EPERM) {
+			snprintf(err, errlen,
+				 "cannot read the memory of PID %d: run as "
+				 "root, or grant CAP_SYS_PTRACE",
+				 pid);
+			goto fail;
 		}
 	}
-
-	pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
-	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	epfd = epoll_create1(EPOLL_CLOEXEC);
-	rbfd = ring_buffer__epoll_fd(c->rb);
-	if (epfd < 0 || timerfd < 0 || sigfd < 0 || epoll_add(epfd, rbfd) ||
-	    epoll_add(epfd, sigfd) || epoll_add(epfd, timerfd) ||
-	    (pidfd >= 0 && epoll_add(epfd, pidfd)) ||
-	    timerfd_settime(timerfd, 0, &tick, NULL)) {
-		fprintf(stderr,
-			"asyncprobe: cannot set up the event loop: %s\n",
-			strerror(errno));
-		goto cleanup;
-	}
-
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	c->start_ts = now_s();
-	deadline = o->duration_s > 0 ? c->start_ts + o->duration_s : 0;
 	churn__tick(c->churn, c->start_ts);
+	return c;
+fail:
+	collector__free(c);
+	return NULL;
+}
 
-	while (!done) {
-		struct epoll_event evs[4];
-		int timeout = -1, n;
+int collector__ring_fd(const struct collector *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
+}
 
-		/* wake at the deadline, not at the next tick */
-		if (deadline) {
-			double left = deadline - now_s();
+int collector__pidfd(const struct collector *c)
+{
+	return c->pidfd;
+}
 
-			if (left <= 0)
-				break;
-			timeout = (int)(left * 1000) + 1;
-		}
-		n = epoll_wait(epfd, evs, 4, timeout);
+pid_t collector__pid(const struct collector *c)
+{
+	return c->target.pid;
+}
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "asyncprobe: epoll_wait: %s\n",
-				strerror(errno));
-			break;
-		}
-		if (deadline && now_s() >= deadline)
-			done = true;
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
+const char *collector__python(const struct collector *c)
+{
+	return c->python;
+}
 
-			if (fd == rbfd) {
-				ring_buffer__consume(c->rb);
-			} else if (fd == sigfd) {
-				done = true;
-			} else if (fd == pidfd) {
-				done = true;
-				if (o->verbose)
-					fprintf(stderr,
-						"asyncprobe: PID %d exited\n",
-						o->pid);
-			} else if (fd == timerfd) {
-				uint64_t expirations;
+const char *collector__object(const struct collector *c)
+{
+	return c->target.object;
+}
 
-				if (read(timerfd, &expirations,
-					 sizeof(expirations)) < 0)
-					expirations = 0;
-				ticks++;
-				if (deadline && now_s() >= deadline)
-					done = true;
-				if (pidfd < 0 && kill(o->pid, 0) &&
-				    errno == ESRCH)
-					done = true;
-				/* samples are queued without a wakeup */
-				ring_buffer__consume(c->rb);
-				loops_watch(c, false);
-				churn__tick(c->churn, now_s());
-				gc_tick(c, now_s());
-				if (ticks % (1000 / TICK_MS) == 0) {
-					pysym__new_epoch(c->sym);
-					threads_refresh(c);
-					for (int j = 0; j < c->nloops; j++)
-						loop_confirm(c, &c->loops[j]);
-				}
-			}
-		}
+const char *collector__hooks(const struct collector *c)
+{
+	return c->variant;
+}
+
+void collector__consume(struct collector *c)
+{
+	ring_buffer__consume(c->rb);
+}
+
+bool collector__gone(const struct collector *c)
+{
+	return kill(c->target.pid, 0) && errno == ESRCH;
+}
+
+void collector__tick(struct collector *c, unsigned long ticks)
+{
+	/* samples are queued without a wakeup */
+	ring_buffer__consume(c->rb);
+	loops_watch(c, false);
+	churn__tick(c->churn, now_s());
+	gc_tick(c, now_s());
+	if (ticks % (1000 / AP_TICK_MS) == 0) {
+		pysym__new_epoch(c->sym);
+		threads_refresh(c);
+		for (int j = 0; j < c->nloops; j++)
+			loop_confirm(c, &c->loops[j]);
 	}
+}
+
+void collector__finish(struct collector *c)
+{
 	ring_buffer__consume(c->rb);
 	loops_watch(c, true);
 	summary_print(c, now_s());
-	ret = 0;
+}
 
-cleanup:
-	if (epfd >= 0)
-		close(epfd);
-	if (timerfd >= 0)
-		close(timerfd);
-	if (pidfd >= 0)
-		close(pidfd);
-	if (sigfd >= 0)
-		close(sigfd);
-	collector_free(c);
-	return ret;
+void collector__metrics(struct collector *c, struct ap_target_metrics *m)
+{
+	struct ap_task_counts tc;
+	int n = 0;
+
+	ring_buffer__consume(c->rb);
+	for (int i = 0; i < c->nloops; i++) {
+		struct loop_rec *lr = &c->loops[i];
+		struct ap_loop_metrics *lm = &c->loop_metrics[n];
+		uint64_t now = (uint64_t)(now_s() * 1e9);
+		struct ap_loop l;
+
+		if (lr->state != LOOP_CONFIRMED ||
+		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+					 sizeof(lr->tid), &l, sizeof(l), 0))
+			continue;
+		memset(lm, 0, sizeof(*lm));
+		lm->tid = lr->tid;
+		lm->busy_ns = l.busy_ns;
+		lm->idle_ns = l.idle_ns;
+		lm->lag_sum_ns = l.busy_ns;
+		/* the wait or the iteration going on now counts too */
+		if (l.busy_start && now > l.busy_start) {
+			if (l.sel_sleep) {
+				lm->idle_ns += now - l.busy_start;
+			} else {
+				lm->busy_ns += now - l.busy_start;
+				lm->current_ns = now - l.busy_start;
+			}
+		}
+		/* a wakeup between the read and now: never go back */
+		if (lm->busy_ns < lr->busy_out)
+			lm->busy_ns = lr->busy_out;
+		if (lm->idle_ns < lr->idle_out)
+			lm->idle_ns = lr->idle_out;
+		lr->busy_out = lm->busy_ns;
+		lr->idle_out = lm->idle_ns;
+		memcpy(lm->lag, l.lag_hist, sizeof(lm->lag));
+		lm->gil_wait_ns = l.gil_wait_ns;
+		lm->gil_waits = l.gil_waits;
+		lm->gc_timed = c->gc_usdt;
+		memcpy(lm->gc_hist, l.gc_hist, sizeof(lm->gc_hist));
+		memcpy(lm->gc_ns, l.gc_gen_pause_ns, sizeof(lm->gc_ns));
+		n++;
+	}
+	*m = (struct ap_target_metrics){
+		.pid = c->target.pid,
+		.ns_pid = c->target.ns_pid,
+		.python = c->python,
+		.comm = c->comm,
+		.nloops = n,
+		.loops = c->loop_metrics,
+		.stall_sites = c->stall_sites,
+		.block_sites = c->block_sites,
+		.block_hist = c->block_hist,
+		.nblock_hist = c->nblock_hist,
+		.events_lost = events_lost(c),
+	};
+	if (!churn__counts(c->churn, &tc)) {
+		m->tasks_known = 1;
+		m->tasks_alive = tc.alive;
+		/* counters never go back, though their sources are two
+		 * readings that are not quite simultaneous */
+		if (tc.created > c->tasks_created_out)
+			c->tasks_created_out = tc.created;
+		if (tc.finished > c->tasks_finished_out)
+			c->tasks_finished_out = tc.finished;
+		m->tasks_created = c->tasks_created_out;
+		m->tasks_finished = c->tasks_finished_out;
+	}
 }

@@ -1,12 +1,52 @@
 /* SPDX-License-Identifier: MIT */
-/* Attach to one target, turn BPF events into findings, print a summary. */
+/*
+ * One watched target: its BPF programs, loop threads, findings (printed
+ * as they come) and what the exporter reads at scrape time.  The run loop
+ * (session.c) drives any number of them.
+ */
 #ifndef COLLECTOR_H
 #define COLLECTOR_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+#include "metrics.h"
 #include "options.h"
 
-/* Runs until the duration ends, a signal, or the target exits.
- * Returns the process exit code: 0 on a normal end, 1 on failure. */
-int collector__run(const struct ap_options *o);
+#define AP_TICK_MS 250 /* collector__tick's period */
+
+struct collector;
+
+/* Attach to @pid: read its layout, load and attach the BPF programs, find
+ * the loops asleep now.  NULL with the reason in @err.  The caller has
+ * checked the capabilities. */
+struct collector *collector__new(const struct ap_options *o, pid_t pid,
+				 char *err, size_t errlen);
+
+/* The ring buffer's epoll fd, and a pidfd that is readable when the
+ * target exits (-1 where pidfd_open is missing: see collector__gone). */
+int collector__ring_fd(const struct collector *c);
+int collector__pidfd(const struct collector *c);
+
+/* Read what the BPF side queued (findings are printed). */
+void collector__consume(struct collector *c);
+
+/* Every tick (@ticks since the start): hung loops, task counts, GC. */
+void collector__tick(struct collector *c, unsigned long ticks);
+
+/* The target has exited (for kernels without pidfd). */
+bool collector__gone(const struct collector *c);
+
+/* Report what is still going on and print the summary. */
+void collector__finish(struct collector *c);
+
+void collector__free(struct collector *c);
+
+pid_t collector__pid(const struct collector *c);
+const char *collector__python(const struct collector *c);
+const char *collector__object(const struct collector *c); /* its binary */
+const char *collector__hooks(const struct collector *c);  /* what is used */
+
+/* Fill @m for a scrape; its pointers live until the next call or free. */
+void collector__metrics(struct collector *c, struct ap_target_metrics *m);
 
 #endif

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* asyncprobe: event-loop stalls and blocking syscalls of asyncio services */
 #include <stdio.h>
-#include "collector.h"
 #include "options.h"
+#include "session.h"
 #include "tasks.h"
 
 int main(int argc, char **argv)
@@ -19,5 +19,5 @@ int main(int argc, char **argv)
 	}
 	if (o.command == AP_CMD_TASKS)
 		return tasks__dump(&o);
-	return collector__run(&o);
+	return session__run(&o);
 }

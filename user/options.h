@@ -12,10 +12,18 @@ enum ap_command {
 	AP_CMD_TASKS = 1, /* one-shot dump of the target's tasks */
 };
 
+#define AP_MAX_PIDS 64 /* -p given this many times at most */
+
 struct ap_options {
 	enum ap_command command;
-	pid_t pid;
-	double duration_s; /* 0: until interrupted or the target exits */
+	pid_t pid; /* the first -p */
+	pid_t pids[AP_MAX_PIDS];
+	int npids;
+	const char *listen; /* --listen [ADDR:]PORT: serve /metrics */
+	const char *match;  /* --match REGEX: watch matching processes */
+	double rescan_s;    /* how often --match looks for new ones */
+	int top_sites;	    /* call sites named per metric and target */
+	double duration_s;  /* 0: until interrupted or the target exits */
 	double stall_ms;
 	double syscall_ms;
 	double sample_ms; /* CPU time between stack samples of a loop */

@@ -134,6 +134,58 @@ static void test_tasks_and_churn(void **state)
 	assert_non_null(strstr(outbuf, "--churn-threshold"));
 }
 
+static void test_exporter(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 8, "-p", "5", "-p", "6", "-p", "5",
+			       "--listen", "9477"),
+			 AP_PARSE_OK);
+	assert_int_equal(o.npids, 2);
+	assert_int_equal(o.pids[1], 6);
+	assert_int_equal(o.pid, 5);
+	assert_string_equal(o.listen, "9477");
+	assert_int_equal(o.top_sites, 10);
+	assert_true(o.rescan_s == 5);
+	assert_int_equal(parse(&o, 8, "-l", "[::1]:9477", "-m",
+			       "uvicorn|gunicorn", "--rescan", "0.5",
+			       "--top-sites", "3"),
+			 AP_PARSE_OK);
+	assert_int_equal(o.npids, 0);
+	assert_string_equal(o.match, "uvicorn|gunicorn");
+	assert_true(o.rescan_s == 0.5);
+	assert_int_equal(o.top_sites, 3);
+	assert_int_equal(parse(&o, 4, "-p", "1", "-l", "0.0.0.0:0"),
+			 AP_PARSE_OK);
+
+	assert_int_equal(parse(&o, 4, "-p", "1", "-l", "host:99999"),
+			 AP_PARSE_ERROR);
+	assert_string_equal(errbuf,
+			    "asyncprobe: invalid listen address 'host:99999': "
+			    "give PORT, ADDR:PORT or [IPV6]:PORT with a port "
+			    "from 0 (any free one) to 65535\n");
+	assert_int_equal(parse(&o, 4, "-p", "1", "-l", "[::1:80"),
+			 AP_PARSE_ERROR);
+	assert_int_equal(parse(&o, 4, "-p", "1", "-l", "http"), AP_PARSE_ERROR);
+	assert_int_equal(parse(&o, 2, "-m", "(unclosed"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "invalid --match regex '(unclosed'"));
+	assert_int_equal(parse(&o, 2, "-m", ""), AP_PARSE_ERROR);
+	assert_int_equal(parse(&o, 4, "-m", "x", "--rescan", "0"),
+			 AP_PARSE_ERROR);
+	assert_int_equal(parse(&o, 4, "-m", "x", "--top-sites", "0"),
+			 AP_PARSE_ERROR);
+	assert_string_equal(errbuf, "asyncprobe: invalid --top-sites '0': "
+				    "give a number from 1 to 1000\n");
+	assert_int_equal(parse(&o, 5, "tasks", "-p", "1", "-l", "9477"),
+			 AP_PARSE_ERROR);
+	assert_string_equal(errbuf,
+			    "asyncprobe: `asyncprobe tasks` takes one -p PID "
+			    "and no --listen or --match\n");
+	assert_int_equal(parse(&o, 2, "-l", "9477"), AP_PARSE_ERROR);
+	assert_non_null(
+		strstr(errbuf, "-p PID is required (or --match REGEX)"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tasks_and_churn),
+		cmocka_unit_test(test_exporter),
 	};
 
 	return cmocka_run_group_tests_name("args", tests, NULL, NULL);
