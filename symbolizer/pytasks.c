@@ -832,6 +832,44 @@ static uint64_t name_number(struct py_tasks *pt, const uint8_t *obj)
 	return n;
 }
 
+int py_tasks__name_bytes(struct py_tasks *pt, const uint8_t *obj, size_t n,
+			 char *buf, size_t len)
+{
+	const struct py_offsets *o = pt->t->off;
+	enum type_kind kind;
+	uint32_t state, digits[2] = { 0, 0 };
+	uint64_t tag;
+	int64_t slen;
+
+	if (n < 32 || o->object_type + 8 > n)
+		return -EINVAL;
+	kind = type_kind(pt, at64(obj, o->object_type));
+	if (kind == TYPE_INT) {
+		/* 3.14+: lv_tag (digit count << 3 | sign) then 30-bit digits */
+		tag = at64(obj, 16);
+		if ((tag & 3) || !(tag >> 3) || (tag >> 3) > 2)
+			return -EINVAL;
+		memcpy(digits, obj + 24, (size_t)(tag >> 3) * 4);
+		snprintf(buf, len, "Task-%llu",
+			 (unsigned long long)digits[0] |
+				 (unsigned long long)digits[1] << 30);
+		return 0;
+	}
+	if (kind != TYPE_STR || o->unicode_state + 4 > n ||
+	    o->unicode_length + 8 > n || o->unicode_ascii_data >= n)
+		return -EINVAL;
+	memcpy(&state, obj + o->unicode_state, sizeof(state));
+	memcpy(&slen, obj + o->unicode_length, sizeof(slen));
+	/* compact ASCII only: that is what task names are */
+	if (!((state >> 5) & 1) || !((state >> 6) & 1) || slen < 0)
+		return -EINVAL;
+	if ((uint64_t)slen > n - o->unicode_ascii_data)
+		slen = (int64_t)(n - o->unicode_ascii_data);
+	snprintf(buf, len, "%.*s", (int)slen,
+		 (const char *)obj + o->unicode_ascii_data);
+	return 0;
+}
+
 /* Is the name object a str (or the int of a lazy "Task-N", 3.14+)? */
 static bool name_is_text(struct py_tasks *pt, const uint8_t *obj)
 {

@@ -99,6 +99,12 @@ int py_tasks__walk(struct py_tasks *pt, int max, py_task_cb cb, void *ctx,
 int py_tasks__name(struct py_tasks *pt, const struct py_task_info *ti,
 		   char *buf, size_t len);
 
+/* The same from the first @n bytes of the name object, read at once (the
+ * kernel's snapshot: the task is often gone by the time it is looked at);
+ * only the object's type is read from the target now. */
+int py_tasks__name_bytes(struct py_tasks *pt, const uint8_t *obj, size_t n,
+			 char *buf, size_t len);
+
 /*
  * The chain of coroutines a task is suspended in, outermost first, as
  * frames (code, instruction) for pysym (3.11+).  *@awaits is the first

@@ -667,6 +667,11 @@ static void leak_report(struct churn *ch, double now)
 	output__leak(stdout, ch->o->format, &x);
 }
 
+struct py_tasks *churn__tasks(const struct churn *ch)
+{
+	return ch ? ch->pt : NULL;
+}
+
 int churn__counts(const struct churn *ch, struct ap_task_counts *out)
 {
 	if (!ch || !ch->pt)

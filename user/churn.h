@@ -16,6 +16,7 @@
 #include "pytarget.h"
 
 struct churn;
+struct py_tasks;
 
 struct churn *churn__new(const struct ap_options *o, struct py_target *t,
 			 struct py_symbolizer *sym);
@@ -32,6 +33,9 @@ void churn__sample(struct churn *ch, const struct ap_frame *frames, int n);
  * belong to), 0 if not known: asked at the end, for each of them. */
 typedef uint32_t (*churn_loop_tid)(void *ctx, uint64_t loop, int nloops);
 void churn__set_loop_tid(struct churn *ch, churn_loop_tid fn, void *ctx);
+
+/* The target's task registry reader; NULL until asyncio is imported. */
+struct py_tasks *churn__tasks(const struct churn *ch);
 
 /* The counts as of the last tick; -1 while the target has no asyncio. */
 struct ap_task_counts {

@@ -29,6 +29,7 @@
 #include "output.h"
 #include "pysym.h"
 #include "pytarget.h"
+#include "pytasks.h"
 #include "sitetab.h"
 #include "syscalls.h"
 
@@ -37,10 +38,7 @@
 #define MAX_SAMPLES 128	 /* CPU samples kept per loop iteration */
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
 #define MAX_SITES 256	 /* call sites counted apart for the metrics */
-/* 3.12+ object layouts that task names need (stable since) */
-#define PY_TYPE_TP_NAME 24 /* PyTypeObject.tp_name */
-#define PY_LONG_TAG 16	   /* PyLongObject.long_value.lv_tag */
-#define PY_LONG_DIGITS 24  /* PyLongObject.long_value.ob_digit */
+#define AP_RING_SMALL (1u << 20)
 
 enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
 
@@ -423,49 +421,16 @@ static void loops_seed(struct collector *c)
 	closedir(dir);
 }
 
-/*
- * The name of asyncio task @task (3.14+) from @snap, the first bytes of
- * its name object as the kernel read them: a str, or an int N that stands
- * for "Task-N" until someone asks.  Only the object's type is read now
- * (types outlive tasks).  NULL when unknown.
- */
+/* The name of asyncio task @task (3.14+) from @snap, the first bytes of
+ * its name object as the kernel read them.  NULL when unknown. */
 static const char *task_name(struct collector *c, uint64_t task,
 			     const uint8_t *snap, char *buf, size_t len)
 {
-	const struct py_offsets *o = c->target.off;
-	uint64_t type, tp_name, tag, slen;
-	uint32_t state, digits[2] = { 0, 0 };
-	char tn[8] = "";
+	struct py_tasks *pt = churn__tasks(c->churn);
 
-	if (!task)
+	if (!task || !pt ||
+	    py_tasks__name_bytes(pt, snap, AP_NAME_SNAP, buf, len))
 		return NULL;
-	memcpy(&type, snap + o->object_type, sizeof(type));
-	if (!type ||
-	    proc_read(c->target.pid, type + PY_TYPE_TP_NAME, &tp_name,
-		      sizeof(tp_name)) ||
-	    proc_read(c->target.pid, tp_name, tn, sizeof(tn) - 1))
-		return NULL;
-	if (!strcmp(tn, "str")) {
-		/* compact ASCII only: that is what task names are */
-		memcpy(&slen, snap + o->unicode_length, sizeof(slen));
-		memcpy(&state, snap + o->unicode_state, sizeof(state));
-		if (!((state >> 5) & 1) || !((state >> 6) & 1) ||
-		    o->unicode_ascii_data >= AP_NAME_SNAP)
-			return NULL;
-		if (slen > AP_NAME_SNAP - o->unicode_ascii_data)
-			slen = AP_NAME_SNAP - o->unicode_ascii_data;
-		snprintf(buf, len, "%.*s", (int)slen,
-			 (const char *)snap + o->unicode_ascii_data);
-		return buf;
-	}
-	/* an int: lv_tag (ndigits << 3 | sign), then 30-bit digits */
-	memcpy(&tag, snap + PY_LONG_TAG, sizeof(tag));
-	if (strcmp(tn, "int") || (tag & 3) || (tag >> 3) > 2)
-		return NULL;
-	memcpy(digits, snap + PY_LONG_DIGITS, (size_t)(tag >> 3) * 4);
-	snprintf(buf, len, "Task-%llu",
-		 (unsigned long long)digits[0] | (unsigned long long)digits[1]
-							 << 30);
 	return buf;
 }
 
@@ -1003,6 +968,8 @@ static int bpf_open_load(struct collector *c)
 		.stall_ns = (uint64_t)(c->o->stall_ms * 1e6),
 		.block_ns = (uint64_t)(c->o->syscall_ms * 1e6),
 		.only = c->o->hooks,
+		/* an exporter watches many: a ring each, mapped twice */
+		.ring_bytes = c->o->listen || c->o->match ? AP_RING_SMALL : 0,
 		.verbose = c->o->verbose,
 	};
 	int err;

@@ -315,6 +315,10 @@ struct asyncprobe_bpf *hooks__load(const struct hooks_config *cfg,
 		}
 		rodata_set(cfg, skel);
 		programs_select(skel, v);
+		/* a valid size cannot fail: else the compiled one stays */
+		if (cfg->ring_bytes)
+			bpf_map__set_max_entries(skel->maps.events,
+						 cfg->ring_bytes);
 		err = asyncprobe_bpf__load(skel);
 		if (!err) {
 			step = "attach";

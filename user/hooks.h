@@ -19,7 +19,8 @@ struct hooks_config {
 	uint64_t gc_flag;	   /* address of gc.collecting; 0: unknown */
 	uint64_t running_task_off; /* in a thread state (3.14+); 0: unknown */
 	uint64_t task_name_off;	   /* in a task object */
-	const char *only; /* --hooks NAME; NULL: the cheapest that works */
+	uint32_t ring_bytes; /* a power of 2 pages; 0: as compiled (4 MiB) */
+	const char *only;    /* --hooks NAME; NULL: the cheapest that works */
 	int verbose;
 };
 
