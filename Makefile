@@ -33,7 +33,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 INCLUDES := -I$(OUTPUT) -Ibpf -Iuser -Isymbolizer
-LIBS := -lbpf -lelf -lz -ljansson -lmicrohttpd
+LIBS := -lbpf -lelf -lz -ljansson -lmicrohttpd -lm
 
 # clang's own system include dirs for the BPF target (asm/types.h on Debian)
 CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \

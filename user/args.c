@@ -15,11 +15,21 @@ static const char usage[] =
 	"                  [--format text|json] [-v]\n"
 	"       asyncprobe --listen [ADDR:]PORT (-p PID... | --match REGEX)\n"
 	"       asyncprobe tasks -p PID [--format text|json]\n"
+	"       asyncprobe record (-p PID... | --match REGEX) [-d SECONDS] -o "
+	"FILE\n"
+	"       asyncprobe report FILE [--format "
+	"text|json|folded|speedscope] [-o OUT]\n"
 	"\n"
 	"Find event-loop stalls, blocking syscalls and task churn in a\n"
 	"running asyncio (CPython) process, and name the Python line that\n"
 	"caused them. The target is neither stopped nor changed. Needs root,\n"
 	"or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE.\n"
+	"\n"
+	"`asyncprobe record` writes everything it finds into one compressed\n"
+	"file; `asyncprobe report` turns that file into an incident summary\n"
+	"(text), the JSON lines of a live run, folded stacks for flame graph\n"
+	"tools, or a speedscope profile (weighted by stalled and blocked "
+	"time).\n"
 	"\n"
 	"`asyncprobe tasks` lists every asyncio task once: its name, state,\n"
 	"coroutine stack and who awaits whom (Python 3.11+; needs only\n"
@@ -37,7 +47,10 @@ static const char usage[] =
 	"                              longer than this (default 10)\n"
 	"  -f, --format text|json      text lines, or one JSON object per "
 	"line\n"
-	"                              (default text)\n"
+	"                              (default text); reports also\n"
+	"                              folded and speedscope\n"
+	"  -o, --output FILE           record: the file to write; report:\n"
+	"                              where to write (default stdout)\n"
 	"  -c, --churn-threshold N     report task churn above N tasks\n"
 	"                              created per second (default 1000)\n"
 	"      --sample-period MS      loop CPU time between stack samples\n"
@@ -71,6 +84,12 @@ static const char usage[] =
 	"    asyncprobe -p 4711 -s 50 -b 5       # stricter thresholds\n"
 	"    asyncprobe -p 4711 -f json | jq .   # JSON lines for tools\n"
 	"    asyncprobe tasks -p 4711            # what every task awaits\n"
+	"    asyncprobe record -p 4711 -d 60 -o incident.aprec\n"
+	"    asyncprobe report incident.aprec    # the summary, to read\n"
+	"    asyncprobe report incident.aprec -f folded | flamegraph.pl > "
+	"fg.svg\n"
+	"    asyncprobe report incident.aprec -f speedscope -o "
+	"incident.speedscope.json\n"
 	"    asyncprobe -l 9477 -m 'uvicorn|gunicorn'  # exporter for all "
 	"workers\n"
 	"    asyncprobe -l 0.0.0.0:9477 -p 4711  # exporter on every "
@@ -118,6 +137,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "churn-threshold", required_argument, NULL, 'c' },
 		{ "hooks", required_argument, NULL, 'H' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "match", required_argument, NULL, 'm' },
 		{ "rescan", required_argument, NULL, 'R' },
 		{ "top-sites", required_argument, NULL, 'T' },
@@ -140,13 +160,28 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 	o->format = AP_FMT_TEXT;
 	optind = 0; /* re-entrant for tests */
 	opterr = 0;
-	if (argc > 1 && !strcmp(argv[1], "tasks")) {
-		o->command = AP_CMD_TASKS;
-		argv++;
-		argc--;
+	o->out = out;
+	o->argc = argc;
+	o->argv = argv;
+	if (argc > 1) {
+		static const struct {
+			const char *name;
+			enum ap_command cmd;
+		} cmds[] = { { "tasks", AP_CMD_TASKS },
+			     { "record", AP_CMD_RECORD },
+			     { "report", AP_CMD_REPORT } };
+
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+			if (strcmp(argv[1], cmds[i].name))
+				continue;
+			o->command = cmds[i].cmd;
+			argv++;
+			argc--;
+			break;
+		}
 	}
 
-	while ((c = getopt_long(argc, argv, ":p:d:s:b:c:f:l:m:vVh", longopts,
+	while ((c = getopt_long(argc, argv, ":p:d:s:b:c:f:l:m:o:vVh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -283,13 +318,31 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 				o->format = AP_FMT_TEXT;
 			} else if (!strcmp(optarg, "json")) {
 				o->format = AP_FMT_JSON;
+			} else if (o->command == AP_CMD_REPORT &&
+				   !strcmp(optarg, "folded")) {
+				o->format = AP_FMT_FOLDED;
+			} else if (o->command == AP_CMD_REPORT &&
+				   !strcmp(optarg, "speedscope")) {
+				o->format = AP_FMT_SPEEDSCOPE;
 			} else {
 				fprintf(err,
 					"asyncprobe: unknown format '%s': use "
-					"text or json\n",
-					optarg);
+					"%s\n",
+					optarg,
+					o->command == AP_CMD_REPORT
+						? "text, json, folded or "
+						  "speedscope"
+						: "text or json");
 				return AP_PARSE_ERROR;
 			}
+			break;
+		case 'o':
+			if (!optarg[0]) {
+				fprintf(err, "asyncprobe: -o needs a file "
+					     "name\n");
+				return AP_PARSE_ERROR;
+			}
+			o->output = optarg;
 			break;
 		case 'H':
 			if (strcmp(optarg, "auto") &&
@@ -329,11 +382,39 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			return AP_PARSE_ERROR;
 		}
 	}
+	if (o->command == AP_CMD_REPORT && optind < argc && !o->record)
+		o->record = argv[optind++];
 	if (optind < argc) {
 		fprintf(err,
 			"asyncprobe: unexpected argument '%s'; see asyncprobe "
 			"--help\n",
 			argv[optind]);
+		return AP_PARSE_ERROR;
+	}
+	if (o->command == AP_CMD_REPORT) {
+		if (!o->record) {
+			fprintf(err,
+				"asyncprobe: `asyncprobe report` needs the "
+				"record file: asyncprobe report FILE "
+				"[--format FORMAT] [-o OUT]\n");
+			return AP_PARSE_ERROR;
+		}
+		if (o->npids || o->listen || o->match) {
+			fprintf(err, "asyncprobe: `asyncprobe report` reads a "
+				     "file; it takes no -p, --listen or "
+				     "--match\n");
+			return AP_PARSE_ERROR;
+		}
+		return AP_PARSE_OK;
+	}
+	if (o->command == AP_CMD_RECORD && (!o->output || o->listen)) {
+		fprintf(err, "asyncprobe: `asyncprobe record` needs -o FILE "
+			     "(and no --listen)\n");
+		return AP_PARSE_ERROR;
+	}
+	if (o->output && o->command != AP_CMD_RECORD) {
+		fprintf(err, "asyncprobe: -o is for `asyncprobe record` and "
+			     "`asyncprobe report`\n");
 		return AP_PARSE_ERROR;
 	}
 	if (o->command == AP_CMD_TASKS &&

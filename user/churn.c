@@ -620,7 +620,7 @@ static void episode_report(struct churn *ch, double now, bool in_progress)
 		x.rate = x.created / x.duration_s;
 	lifetimes(ch, &x.life);
 	x.nsites = top_sites(ch, true, ch->out_sites, TOP_SITES);
-	output__churn(stdout, ch->o->format, &x);
+	output__churn(ch->o->out, ch->o->format, &x);
 }
 
 static void leak_report(struct churn *ch, double now)
@@ -664,7 +664,7 @@ static void leak_report(struct churn *ch, double now)
 		ch->codes[best].first = ch->codes[best].now; /* used */
 		x.nsites++;
 	}
-	output__leak(stdout, ch->o->format, &x);
+	output__leak(ch->o->out, ch->o->format, &x);
 }
 
 struct py_tasks *churn__tasks(const struct churn *ch)

@@ -347,7 +347,7 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 	}
 	lr->state = LOOP_CONFIRMED;
 	perf_open(c, lr);
-	output__loop(stdout, c->o->format,
+	output__loop(c->o->out, c->o->format,
 		     &(struct ap_finding){
 			     .event = "loop",
 			     .pid = c->target.pid,
@@ -676,7 +676,7 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	c->stalls++;
 	metrics__call_site(f.stack.frames, f.stack.n, site, sizeof(site));
 	sitetab__add(c->stall_sites, "", site, f.duration_ms / 1e3);
-	output__finding(stdout, c->o->format, &f);
+	output__finding(c->o->out, c->o->format, &f);
 }
 
 /* A blocking syscall finding; @in_progress: it has not returned yet. */
@@ -744,7 +744,7 @@ static void block_report(struct collector *c, const struct ap_event *e,
 		sample_add(lr, e, n, e->duration_ns);
 		block_count(c, &f);
 	}
-	output__finding(stdout, c->o->format, &f);
+	output__finding(c->o->out, c->o->format, &f);
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -891,7 +891,7 @@ static void loops_watch(struct collector *c, bool final)
 				c->in_progress++;
 				lr->stalls++;
 			}
-			output__finding(stdout, c->o->format, &f);
+			output__finding(c->o->out, c->o->format, &f);
 		}
 	}
 }
@@ -1092,7 +1092,7 @@ static void summary_print(struct collector *c, double end)
 			.blocking_syscalls = lr->blocks,
 		};
 	}
-	output__summary(stdout, c->o->format, &s);
+	output__summary(c->o->out, c->o->format, &s);
 	free(ls);
 }
 
@@ -1262,6 +1262,13 @@ void collector__finish(struct collector *c)
 	ring_buffer__consume(c->rb);
 	loops_watch(c, true);
 	summary_print(c, now_s());
+}
+
+void collector__counts(const struct collector *c, uint64_t *stalls,
+		       uint64_t *blocks)
+{
+	*stalls = c->stalls;
+	*blocks = c->blocks;
 }
 
 void collector__metrics(struct collector *c, struct ap_target_metrics *m)

@@ -8,6 +8,7 @@
 #define COLLECTOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "metrics.h"
 #include "options.h"
@@ -45,6 +46,10 @@ pid_t collector__pid(const struct collector *c);
 const char *collector__python(const struct collector *c);
 const char *collector__object(const struct collector *c); /* its binary */
 const char *collector__hooks(const struct collector *c);  /* what is used */
+
+/* Findings so far: stalls and blocking syscalls. */
+void collector__counts(const struct collector *c, uint64_t *stalls,
+		       uint64_t *blocks);
 
 /* Fill @m for a scrape; its pointers live until the next call or free. */
 void collector__metrics(struct collector *c, struct ap_target_metrics *m);

@@ -1,9 +1,39 @@
 // SPDX-License-Identifier: MIT
 /* asyncprobe: event-loop stalls and blocking syscalls of asyncio services */
 #include <stdio.h>
+#include <unistd.h>
 #include "options.h"
+#include "record.h"
+#include "report.h"
 #include "session.h"
 #include "tasks.h"
+
+/* Watch into a record file: the live JSON lines, compressed. */
+static int record_run(struct ap_options *o)
+{
+	struct record *rec;
+	char err[512];
+	int ret;
+
+	rec = record__create(o->output, o, err, sizeof(err));
+	if (!rec) {
+		fprintf(stderr, "asyncprobe: %s\n", err);
+		return 1;
+	}
+	o->format = AP_FMT_JSON;
+	o->out = record__stream(rec);
+	ret = session__run(o, rec);
+	if (record__close(rec))
+		ret = 1;
+	if (ret)
+		unlink(o->output); /* nothing was recorded: no file */
+	else if (!ret)
+		fprintf(stderr,
+			"asyncprobe: recorded to %s; `asyncprobe report %s` "
+			"summarizes it\n",
+			o->output, o->output);
+	return ret;
+}
 
 int main(int argc, char **argv)
 {
@@ -17,7 +47,14 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
-	if (o.command == AP_CMD_TASKS)
+	switch (o.command) {
+	case AP_CMD_TASKS:
 		return tasks__dump(&o);
-	return session__run(&o);
+	case AP_CMD_RECORD:
+		return record_run(&o);
+	case AP_CMD_REPORT:
+		return report__run(&o);
+	default:
+		return session__run(&o, NULL);
+	}
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "metrics.h"
+#include "output.h"
 
 static const uint64_t lag_bounds[AP_LAG_NBOUNDS] = AP_LAG_BOUNDS;
 static const uint64_t gc_bounds[AP_GC_NBOUNDS] = AP_GC_BOUNDS;
@@ -44,14 +45,6 @@ const char *metrics__escape(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-/* Part of the interpreter's own library: lib/pythonX.Y/ outside of
- * site-packages and dist-packages, or frozen modules. */
-static bool in_stdlib(const char *file)
-{
-	return !strncmp(file, "<frozen ", 8) ||
-	       (strstr(file, "/lib/python3") && !strstr(file, "-packages/"));
-}
-
 void metrics__call_site(const struct py_frame_info *frames, int n, char *buf,
 			size_t len)
 {
@@ -61,7 +54,7 @@ void metrics__call_site(const struct py_frame_info *frames, int n, char *buf,
 		snprintf(buf, len, "unknown");
 		return;
 	}
-	while (pick < n && in_stdlib(frames[pick].file))
+	while (pick < n && output__is_library(frames[pick].file))
 		pick++;
 	if (pick == n)
 		pick = 0;

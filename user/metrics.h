@@ -80,8 +80,9 @@ int metrics__render(FILE *out, struct ap_target_metrics *targets, int n,
 const char *metrics__escape(const char *s, char *buf, size_t len);
 
 /* The call site label of a stack (innermost first): "file:function" of
- * the innermost frame outside the standard library (json, socket, asyncio
- * ... are where the time went, not what to fix), else of the innermost. */
+ * the innermost frame of the application's own code (json, socket,
+ * asyncio, site-packages... are where the time went, not what to fix),
+ * else of the innermost. */
 void metrics__call_site(const struct py_frame_info *frames, int n, char *buf,
 			size_t len);
 

@@ -5,11 +5,19 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-enum ap_format { AP_FMT_TEXT = 0, AP_FMT_JSON = 1 };
+enum ap_format {
+	AP_FMT_TEXT = 0,
+	AP_FMT_JSON = 1,
+	/* reports only */
+	AP_FMT_FOLDED = 2,
+	AP_FMT_SPEEDSCOPE = 3,
+};
 
 enum ap_command {
-	AP_CMD_WATCH = 0, /* find stalls, blocking syscalls, task churn */
-	AP_CMD_TASKS = 1, /* one-shot dump of the target's tasks */
+	AP_CMD_WATCH = 0,  /* find stalls, blocking syscalls, task churn */
+	AP_CMD_TASKS = 1,  /* one-shot dump of the target's tasks */
+	AP_CMD_RECORD = 2, /* watch into a record file */
+	AP_CMD_REPORT = 3, /* render a record file */
 };
 
 #define AP_MAX_PIDS 64 /* -p given this many times at most */
@@ -23,7 +31,12 @@ struct ap_options {
 	const char *match;  /* --match REGEX: watch matching processes */
 	double rescan_s;    /* how often --match looks for new ones */
 	int top_sites;	    /* call sites named per metric and target */
-	double duration_s;  /* 0: until interrupted or the target exits */
+	const char *output; /* -o FILE: record / report output */
+	const char *record; /* report: the record file to read */
+	FILE *out;	    /* where findings go: stdout, or the record */
+	int argc;	    /* as given, for the record's header */
+	char **argv;
+	double duration_s; /* 0: until interrupted or the target exits */
 	double stall_ms;
 	double syscall_ms;
 	double sample_ms; /* CPU time between stack samples of a loop */

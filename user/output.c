@@ -34,8 +34,7 @@ static json_t *stack_json(const struct ap_stack_out *st)
 	return a;
 }
 
-/* Interpreter and third-party code: the user's own line is elsewhere. */
-static bool is_library(const char *file)
+bool output__is_library(const char *file)
 {
 	return file[0] == '<' || strstr(file, "/lib/python") ||
 	       strstr(file, "-packages/");
@@ -61,7 +60,7 @@ static void text_stack(FILE *f, const struct ap_stack_out *st)
 		return;
 	}
 	for (int j = 0; j < st->n && app < 0; j++)
-		if (!is_library(st->frames[j].file))
+		if (!output__is_library(st->frames[j].file))
 			app = j;
 	text_frame(f, &st->frames[0], true);
 	if (app > 1) {

@@ -3,6 +3,7 @@
 #ifndef OUTPUT_H
 #define OUTPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -147,5 +148,9 @@ void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x);
 
 /* "file.py" shortened to its last two path components (text output) */
 const char *output__short_path(const char *path);
+
+/* Interpreter and third-party code (the standard library, site-packages,
+ * frozen modules): the user's own line is elsewhere. */
+bool output__is_library(const char *file);
 
 #endif

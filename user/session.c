@@ -26,6 +26,7 @@
 #include "hooks.h"
 #include "metrics.h"
 #include "pytarget.h"
+#include "record.h"
 #include "session.h"
 #include "version.h"
 
@@ -55,6 +56,9 @@ struct session {
 	struct exporter *http;
 	uint64_t exited, scrapes;
 	double started; /* unix time */
+	struct record *rec;
+	double begin;  /* monotonic */
+	bool progress; /* a progress line on the terminal */
 };
 
 static int verbose;
@@ -145,7 +149,7 @@ static void target_end(struct session *s, int slot, bool exited)
 	s->ntargets--;
 	if (exited)
 		s->exited++;
-	fflush(stdout);
+	fflush(s->o->out);
 }
 
 /* --- discovery ----------------------------------------------------- */
@@ -352,6 +356,27 @@ static int session_setup(struct session *s)
 	return 0;
 }
 
+/* Recording: how far, and what it has so far, on one terminal line. */
+static void progress_print(struct session *s)
+{
+	uint64_t stalls = 0, blocks = 0, st, bl;
+
+	for (int i = 0; i < MAX_TARGETS; i++) {
+		if (!s->targets[i])
+			continue;
+		collector__counts(s->targets[i], &st, &bl);
+		stalls += st;
+		blocks += bl;
+	}
+	fprintf(stderr, "\rrecording %.0f s", mono_s() - s->begin);
+	if (s->o->duration_s > 0)
+		fprintf(stderr, " of %.0f", s->o->duration_s);
+	fprintf(stderr,
+		": %d process%s, %llu stalls, %llu blocking syscalls \033[K",
+		s->ntargets, s->ntargets == 1 ? "" : "es",
+		(unsigned long long)stalls, (unsigned long long)blocks);
+}
+
 static void on_tick(struct session *s, unsigned long ticks)
 {
 	uint64_t expirations;
@@ -372,7 +397,11 @@ static void on_tick(struct session *s, unsigned long ticks)
 		scan(s);
 		s->next_scan = mono_s() + s->o->rescan_s;
 	}
-	fflush(stdout);
+	fflush(s->o->out);
+	if (s->rec)
+		record__sync(s->rec);
+	if (s->progress)
+		progress_print(s);
 }
 
 static bool session_loop(struct session *s)
@@ -429,7 +458,7 @@ static bool session_loop(struct session *s)
 	}
 }
 
-int session__run(const struct ap_options *o)
+int session__run(const struct ap_options *o, struct record *rec)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	char err[512];
@@ -440,6 +469,9 @@ int session__run(const struct ap_options *o)
 		return 1;
 	}
 	s->o = o;
+	s->rec = rec;
+	s->progress = rec && isatty(STDERR_FILENO);
+	s->begin = mono_s();
 	s->epfd = s->sigfd = s->timerfd = -1;
 	s->started = (double)time(NULL);
 	verbose = o->verbose;
@@ -499,6 +531,8 @@ int session__run(const struct ap_options *o)
 	}
 	fflush(stderr);
 	ret = session_loop(s) ? 0 : 1;
+	if (s->progress)
+		fputc('\n', stderr);
 	for (int i = 0; i < MAX_TARGETS; i++)
 		target_end(s, i, false);
 

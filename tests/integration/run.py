@@ -10,6 +10,7 @@ Usage: run.py [-k SUBSTRING] [-v]          (run as root)
 Ends with the line "N passed, N failed, N skipped".
 """
 import argparse
+import gzip
 import json
 import os
 import queue
@@ -17,6 +18,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -800,9 +802,135 @@ def t_cli_target_exits():
     assert took < 6, "asyncprobe outlived its target by too much: %.1f s" % took
 
 
+SERVICE = os.path.join(WORKLOADS, "service.py")
+
+
+def t_record_report():
+    """record a misbehaving service; every report format names the lines."""
+    stall_line = marker_line("svc_stall", SERVICE)
+    sleep_line = marker_line("svc_sleep", SERVICE)
+    stall_at = "stall_here (workloads/service.py:%d)" % stall_line
+    sleep_at = "sleep_here (workloads/service.py:%d)" % sleep_line
+    tmp = tempfile.mkdtemp(prefix="asyncprobe-record-")
+    rec = os.path.join(tmp, "incident.aprec")
+    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "record-test"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        rc, out, err = cli(["record", "-p", str(wl.pid), "-d", "4", "-o", rec], timeout=30)
+        assert rc == 0, (rc, err)
+        assert out == "" and "\r" not in err, "no progress line off a terminal: %r" % err
+        assert "recorded to %s" % rec in err, err
+        with gzip.open(rec, "rt") as f:
+            lines = f.read().splitlines()
+        assert json.loads(lines[0])["event"] == "record"
+
+        rc, text, err = cli(["report", rec])
+        assert rc == 0, err
+        stalls = text.split("Top stall culprits")[1].split("Top blocking")[0]
+        blocks = text.split("Top blocking call sites")[1]
+        assert stall_at in stalls, text
+        assert "clock_nanosleep  " + sleep_at in blocks, text
+        assert "PID %d (Python 3.11.2)" % wl.pid in text and "% busy" in text, text
+
+        rc, js, err = cli(["report", rec, "--format", "json"])
+        assert rc == 0, err
+        assert js.splitlines() == lines[1:], "json is not the recorded lines"
+        events = [json.loads(l) for l in js.splitlines()]
+        assert any(e["event"] == "stall" and e["stack"][0]["function"] == "stall_here"
+                   and e["stack"][0]["line"] == stall_line for e in events), js[:2000]
+
+        out_path = os.path.join(tmp, "folded.txt")
+        rc, out, err = cli(["report", rec, "-f", "folded", "-o", out_path])
+        assert rc == 0 and out == "", err
+        folded = open(out_path).read().splitlines()
+        def weight(prefix, leaf):
+            return sum(int(l.rsplit(" ", 1)[1]) for l in folded
+                       if l.startswith(prefix) and l.rsplit(" ", 1)[0].endswith(leaf))
+        # 150 ms stalls, 120 ms sleeps, about twice a second: in microseconds
+        assert weight("stall;", ";" + stall_at) > 300000, folded
+        assert weight("blocking;", ";%s;[clock_nanosleep]" % sleep_at) > 200000, folded
+
+        rc, sp, err = cli(["report", rec, "-f", "speedscope"])
+        assert rc == 0, err
+        doc = json.loads(sp)
+        assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+        frames = doc["shared"]["frames"]
+        assert all(isinstance(f["name"], str) for f in frames)
+        assert len(doc["profiles"]) == 2
+        for p in doc["profiles"]:
+            assert p["type"] == "sampled" and p["unit"] == "milliseconds", p.keys()
+            assert isinstance(p["name"], str) and p["startValue"] == 0
+            assert len(p["samples"]) == len(p["weights"]) > 0
+            assert abs(sum(p["weights"]) - p["endValue"]) < 1e-3
+            assert all(0 <= i < len(frames) for s in p["samples"] for i in s)
+        stall_prof = doc["profiles"][0]
+        leaves = {(frames[s[-1]]["name"], frames[s[-1]].get("line")) for s in stall_prof["samples"]}
+        assert ("stall_here", stall_line) in leaves, leaves
+    finally:
+        wl.kill()
+        wl.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def t_record_bad_files():
+    """Broken record files get one clear line and exit 1, never a crash."""
+    tmp = tempfile.mkdtemp(prefix="asyncprobe-bad-")
+    try:
+        good = os.path.join(tmp, "good.aprec")
+        with gzip.open(good, "wt") as f:
+            f.write('{"event":"record","format":1,"asyncprobe":"0"}\n')
+            for i in range(200):
+                f.write('{"event":"stall","pid":1,"tid":1,"ts":%d,"duration_ms":150,'
+                        '"stack":[{"function":"f","file":"/a.py","line":%d}]}\n' % (i, i))
+        data = open(good, "rb").read()
+        cases = {
+            "truncated": (data[:len(data) // 2], "is truncated after line"),
+            "no-trailer": (data[:-6], "is truncated after line"),
+            "flipped": (data[:40] + bytes([data[40] ^ 0xff]) + data[41:], "is corrupt"),
+            "random": (os.urandom(4096), "is not an asyncprobe record"),
+            "empty": (b"", "is empty: not a record file"),
+            "newer": (gzip.compress(b'{"event":"record","format":99}\n'),
+                      "was written by a newer asyncprobe (format 99)"),
+            "not-events": (gzip.compress(b'{"event":"record","format":1}\n[1,2]\n'),
+                           "line 2 is not an asyncprobe event"),
+            "not-json": (gzip.compress(b'{"event":"record","format":1}\n{"event":\n'),
+                         "line 2 is not an asyncprobe event"),
+        }
+        for name, (content, msg) in cases.items():
+            path = os.path.join(tmp, name + ".aprec")
+            open(path, "wb").write(content)
+            for fmt in ("text", "folded", "speedscope"):
+                rc, out, err = cli(["report", path, "-f", fmt])
+                assert rc == 1 and msg in err and len(err.strip().splitlines()) == 1, \
+                    (name, fmt, rc, err)
+        # hostile values of the right shape are shown, not trusted
+        odd = os.path.join(tmp, "odd.aprec")
+        with gzip.open(odd, "wt") as f:
+            f.write('{"event":"record","format":1}\n')
+            f.write('{"event":"stall","duration_ms":"x","stack":[{"function":5},7,null]}\n')
+            f.write('{"event":"blocking_syscall","in_progress":true,"stack":{}}\n')
+            f.write('{"event":"summary","loops":[1,{"tid":"x"}]}\n')
+        for fmt in ("text", "json", "folded", "speedscope"):
+            rc, out, err = cli(["report", odd, "-f", fmt])
+            assert rc == 0, (fmt, rc, err)
+        rc, _, err = cli(["report", os.path.join(tmp, "none.aprec")])
+        assert rc == 1 and "cannot open" in err and "No such file" in err, err
+        rc, _, err = cli(["report"])
+        assert rc == 2 and "needs the record file" in err, err
+        rc, _, err = cli(["report", good, "-f", "xml"])
+        assert rc == 2 and "use text, json, folded or speedscope" in err, err
+        rc, _, err = cli(["record", "-p", "1"])
+        assert rc == 2 and "needs -o FILE" in err, err
+        rc, _, err = cli(["record", "-p", "4194000", "-o", os.path.join(tmp, "x.aprec")])
+        assert rc == 1 and not os.path.exists(os.path.join(tmp, "x.aprec")), err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_unsupported_python,
           t_cli_bad_args,
-          t_cli_no_privilege, t_cli_target_exits]
+          t_cli_no_privilege, t_cli_target_exits, t_record_report, t_record_bad_files]
 
 
 def main():

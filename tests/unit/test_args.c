@@ -186,6 +186,44 @@ static void test_exporter(void **state)
 		strstr(errbuf, "-p PID is required (or --match REGEX)"));
 }
 
+static void test_record_report(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(
+		parse(&o, 7, "record", "-p", "5", "-d", "30", "-o", "x.aprec"),
+		AP_PARSE_OK);
+	assert_int_equal(o.command, AP_CMD_RECORD);
+	assert_string_equal(o.output, "x.aprec");
+	assert_true(o.duration_s == 30);
+	assert_int_equal(parse(&o, 6, "report", "--format", "folded", "x.aprec",
+			       "-o", "out.txt"),
+			 AP_PARSE_OK);
+	assert_int_equal(o.command, AP_CMD_REPORT);
+	assert_string_equal(o.record, "x.aprec");
+	assert_string_equal(o.output, "out.txt");
+	assert_int_equal(o.format, AP_FMT_FOLDED);
+	assert_int_equal(parse(&o, 4, "report", "x.aprec", "-f", "speedscope"),
+			 AP_PARSE_OK);
+	assert_int_equal(o.format, AP_FMT_SPEEDSCOPE);
+
+	assert_int_equal(parse(&o, 3, "record", "-p", "5"), AP_PARSE_ERROR);
+	assert_string_equal(errbuf, "asyncprobe: `asyncprobe record` needs -o "
+				    "FILE (and no --listen)\n");
+	assert_int_equal(parse(&o, 1, "report"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "needs the record file"));
+	assert_int_equal(parse(&o, 3, "report", "a", "b"), AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "unexpected argument 'b'"));
+	assert_int_equal(parse(&o, 4, "report", "a", "-p", "1"),
+			 AP_PARSE_ERROR);
+	/* the live output has no flame graph formats */
+	assert_int_equal(parse(&o, 4, "-p", "1", "-f", "folded"),
+			 AP_PARSE_ERROR);
+	assert_string_equal(errbuf, "asyncprobe: unknown format 'folded': use "
+				    "text or json\n");
+	assert_int_equal(parse(&o, 4, "-p", "1", "-o", "x"), AP_PARSE_ERROR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tasks_and_churn),
 		cmocka_unit_test(test_exporter),
+		cmocka_unit_test(test_record_report),
 	};
 
 	return cmocka_run_group_tests_name("args", tests, NULL, NULL);

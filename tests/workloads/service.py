@@ -18,12 +18,12 @@ HANG_AT_S = 8  # after Prometheus has started watching
 
 def stall_here(seconds):
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    while time.perf_counter() < end:  # LINE:svc_stall
         pass
 
 
 def sleep_here(seconds):
-    time.sleep(seconds)
+    time.sleep(seconds)  # LINE:svc_sleep
 
 
 async def quick():
