@@ -23,7 +23,8 @@ endif
 
 PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
 	libcmocka-dev libmicrohttpd-dev pkg-config linux-libc-dev make gcc python3 \
-	python3-aiohttp python3-uvloop debootstrap util-linux prometheus
+	python3-aiohttp python3-uvloop debootstrap util-linux prometheus \
+	protobuf-c-compiler libprotobuf-c-dev golang-go
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -33,7 +34,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 INCLUDES := -I$(OUTPUT) -Ibpf -Iuser -Isymbolizer
-LIBS := -lbpf -lelf -lz -ljansson -lmicrohttpd -lm
+LIBS := -lbpf -lelf -lz -ljansson -lmicrohttpd -lprotobuf-c -lm
 
 # clang's own system include dirs for the BPF target (asm/types.h on Debian)
 CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \
@@ -42,7 +43,7 @@ CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 SYMBOLIZER_SRCS := $(wildcard symbolizer/*.c)
 USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(SYMBOLIZER_SRCS) $(USER_SRCS)) \
-	$(OUTPUT)/syscall_names.o
+	$(OUTPUT)/syscall_names.o $(OUTPUT)/profile.pb-c.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all deps clean test unit-test integration-test exporter-test demo bench \
@@ -95,7 +96,16 @@ $(OUTPUT)/syscall_names.o: $(OUTPUT)/syscall_names.c user/syscalls.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h symbolizer/*.h) bpf/asyncprobe.h $(OUTPUT)/asyncprobe.skel.h | $(OUTPUT)/user
+# pprof's profile.proto, for `asyncprobe report --format pprof`
+$(OUTPUT)/profile.pb-c.c $(OUTPUT)/profile.pb-c.h: user/profile.proto | $(OUTPUT)
+	$(call msg,PROTOC,$@)
+	$(Q)protoc-c --c_out=$(OUTPUT) -Iuser $<
+
+$(OUTPUT)/profile.pb-c.o: $(OUTPUT)/profile.pb-c.c $(OUTPUT)/profile.pb-c.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h symbolizer/*.h) bpf/asyncprobe.h $(OUTPUT)/asyncprobe.skel.h $(OUTPUT)/profile.pb-c.h | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
 

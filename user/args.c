@@ -18,7 +18,8 @@ static const char usage[] =
 	"       asyncprobe record (-p PID... | --match REGEX) [-d SECONDS] -o "
 	"FILE\n"
 	"       asyncprobe report FILE [--format "
-	"text|json|folded|speedscope] [-o OUT]\n"
+	"text|json|folded|speedscope|pprof]\n"
+	"                  [-o OUT]\n"
 	"\n"
 	"Find event-loop stalls, blocking syscalls and task churn in a\n"
 	"running asyncio (CPython) process, and name the Python line that\n"
@@ -48,7 +49,7 @@ static const char usage[] =
 	"  -f, --format text|json      text lines, or one JSON object per "
 	"line\n"
 	"                              (default text); reports also\n"
-	"                              folded and speedscope\n"
+	"                              folded, speedscope and pprof\n"
 	"  -o, --output FILE           record: the file to write; report:\n"
 	"                              where to write (default stdout)\n"
 	"  -c, --churn-threshold N     report task churn above N tasks\n"
@@ -90,6 +91,8 @@ static const char usage[] =
 	"fg.svg\n"
 	"    asyncprobe report incident.aprec -f speedscope -o "
 	"incident.speedscope.json\n"
+	"    asyncprobe report incident.aprec -f pprof -o incident.pb.gz && "
+	"go tool pprof -top incident.pb.gz\n"
 	"    asyncprobe -l 9477 -m 'uvicorn|gunicorn'  # exporter for all "
 	"workers\n"
 	"    asyncprobe -l 0.0.0.0:9477 -p 4711  # exporter on every "
@@ -324,14 +327,17 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			} else if (o->command == AP_CMD_REPORT &&
 				   !strcmp(optarg, "speedscope")) {
 				o->format = AP_FMT_SPEEDSCOPE;
+			} else if (o->command == AP_CMD_REPORT &&
+				   !strcmp(optarg, "pprof")) {
+				o->format = AP_FMT_PPROF;
 			} else {
 				fprintf(err,
 					"asyncprobe: unknown format '%s': use "
 					"%s\n",
 					optarg,
 					o->command == AP_CMD_REPORT
-						? "text, json, folded or "
-						  "speedscope"
+						? "text, json, folded, "
+						  "speedscope or pprof"
 						: "text or json");
 				return AP_PARSE_ERROR;
 			}

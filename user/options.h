@@ -11,6 +11,7 @@ enum ap_format {
 	/* reports only */
 	AP_FMT_FOLDED = 2,
 	AP_FMT_SPEEDSCOPE = 3,
+	AP_FMT_PPROF = 4,
 };
 
 enum ap_command {

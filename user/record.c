@@ -223,13 +223,15 @@ struct record_reader *record__open(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	rc = line_read(r, err, errlen);
-	if (rc <= 0) {
-		if (!rc)
-			snprintf(err, errlen, "%s is empty: not a record file",
-				 path);
+	/* a gzip stream cut short is truncated; anything else is foreign */
+	if (rc < 0 && !gzdirect(r->gz))
+		goto fail;
+	if (!rc) {
+		snprintf(err, errlen, "%s is empty: not a record file", path);
 		goto fail;
 	}
-	r->header = json_loads(r->line, 0, NULL);
+	if (rc > 0)
+		r->header = json_loads(r->line, 0, NULL);
 	if (!json_is_object(r->header) ||
 	    !json_is_string(json_object_get(r->header, "event")) ||
 	    strcmp(json_string_value(json_object_get(r->header, "event")),

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "output.h"
+#include "pprof.h"
 #include "record.h"
 #include "report.h"
 #include "version.h"
@@ -606,6 +608,62 @@ static int speedscope_report(FILE *out, const struct report *r)
 	return 0;
 }
 
+/* Samples with both values: a stall's time, or a blocking call's. */
+static int pprof_report(FILE *out, const struct report *r)
+{
+	struct pprof_sample *s = calloc(r->nfound ? r->nfound : 1, sizeof(*s));
+	struct pprof_frame *fr =
+		calloc(r->nfound ? r->nfound * STACK_MAX : 1, sizeof(*fr));
+	double first = 0, last = 0;
+	int err = -ENOMEM;
+
+	if (!s || !fr)
+		goto cleanup;
+	for (size_t i = 0; i < r->nfound; i++) {
+		const struct finding *f = &r->found[i];
+		const json_t *st = json_object_get(f->ev, "stack");
+		struct pprof_frame *mine = fr + i * STACK_MAX;
+		int64_t ns = (int64_t)llround(f->ms * 1e6);
+		size_t n = json_array_size(st);
+
+		if (n > STACK_MAX)
+			n = STACK_MAX;
+		for (size_t j = 0; j < n; j++) {
+			const json_t *x = json_array_get(st, j);
+
+			mine[j] = (struct pprof_frame){ str(x, "function"),
+							str(x, "file"),
+							inum(x, "line") };
+		}
+		s[i] = (struct pprof_sample){
+			.frames = mine,
+			.nframes = (int)n,
+			.syscall = f->stall ? NULL : str(f->ev, "syscall"),
+			.pid = inum(f->ev, "pid"),
+			.tid = inum(f->ev, "tid"),
+			.stalled_ns = f->stall ? ns : 0,
+			.blocked_ns = f->stall ? 0 : ns,
+		};
+	}
+	for (size_t i = 0; i < r->nevents; i++) {
+		const json_t *ev = r->events[i];
+
+		if (!is_kind(ev, "summary"))
+			continue;
+		if (!first || num(ev, "start_ts") < first)
+			first = num(ev, "start_ts");
+		if (num(ev, "end_ts") > last)
+			last = num(ev, "end_ts");
+	}
+	err = pprof__write(out, s, r->nfound,
+			   (int64_t)inum(r->header, "created") * 1000000000LL,
+			   last > first ? (int64_t)((last - first) * 1e9) : 0);
+cleanup:
+	free(fr);
+	free(s);
+	return err;
+}
+
 int report__run(const struct ap_options *o)
 {
 	struct report r = { .o = o };
@@ -615,6 +673,11 @@ int report__run(const struct ap_options *o)
 
 	if (report_load(&r, err, sizeof(err))) {
 		fprintf(stderr, "asyncprobe: %s\n", err);
+		goto cleanup;
+	}
+	if (o->format == AP_FMT_PPROF && !o->output && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "asyncprobe: a pprof profile is binary: write "
+				"it with -o FILE.pb.gz\n");
 		goto cleanup;
 	}
 	if (o->output && !(out = fopen(o->output, "we"))) {
@@ -632,6 +695,9 @@ int report__run(const struct ap_options *o)
 		break;
 	case AP_FMT_SPEEDSCOPE:
 		rc = speedscope_report(out, &r);
+		break;
+	case AP_FMT_PPROF:
+		rc = pprof_report(out, &r);
 		break;
 	default:
 		text_report(out, &r);

@@ -864,6 +864,22 @@ def t_record_report():
             assert len(p["samples"]) == len(p["weights"]) > 0
             assert abs(sum(p["weights"]) - p["endValue"]) < 1e-3
             assert all(0 <= i < len(frames) for s in p["samples"] for i in s)
+        pb = os.path.join(tmp, "incident.pb.gz")
+        rc, out, err = cli(["report", rec, "-f", "pprof", "-o", pb])
+        assert rc == 0 and out == "", err
+        for index, leaf in (("stalled", stall_at), ("blocked", sleep_at)):
+            r = subprocess.run(["go", "tool", "pprof", "-top", "-lines", "-sample_index=" + index, pb],
+                               capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            # "flat flat% sum% cum cum%  function file:line": the stall's
+            # leaf has flat time, the sleep's is under [clock_nanosleep]
+            fn, where = leaf.rstrip(")").split(" (")
+            rows = {tuple(l.split()[5:]): l.split() for l in r.stdout.splitlines()
+                    if len(l.split()) >= 6 and l.split()[1].endswith("%")}
+            row = rows.get((fn, "%s/%s" % (WORKLOADS, where.split("/", 1)[1])))
+            assert row and row[3] != "0", (index, leaf, r.stdout)
+            leaf_row = row if index == "stalled" else rows.get(("[clock_nanosleep]",))
+            assert leaf_row and leaf_row[0] != "0", (index, r.stdout)
         stall_prof = doc["profiles"][0]
         leaves = {(frames[s[-1]]["name"], frames[s[-1]].get("line")) for s in stall_prof["samples"]}
         assert ("stall_here", stall_line) in leaves, leaves
@@ -900,8 +916,8 @@ def t_record_bad_files():
         for name, (content, msg) in cases.items():
             path = os.path.join(tmp, name + ".aprec")
             open(path, "wb").write(content)
-            for fmt in ("text", "folded", "speedscope"):
-                rc, out, err = cli(["report", path, "-f", fmt])
+            for fmt in ("text", "folded", "speedscope", "pprof"):
+                rc, out, err = cli(["report", path, "-f", fmt, "-o", os.path.join(tmp, "out")])
                 assert rc == 1 and msg in err and len(err.strip().splitlines()) == 1, \
                     (name, fmt, rc, err)
         # hostile values of the right shape are shown, not trusted
@@ -911,15 +927,15 @@ def t_record_bad_files():
             f.write('{"event":"stall","duration_ms":"x","stack":[{"function":5},7,null]}\n')
             f.write('{"event":"blocking_syscall","in_progress":true,"stack":{}}\n')
             f.write('{"event":"summary","loops":[1,{"tid":"x"}]}\n')
-        for fmt in ("text", "json", "folded", "speedscope"):
-            rc, out, err = cli(["report", odd, "-f", fmt])
+        for fmt in ("text", "json", "folded", "speedscope", "pprof"):
+            rc, out, err = cli(["report", odd, "-f", fmt, "-o", os.path.join(tmp, "out")])
             assert rc == 0, (fmt, rc, err)
         rc, _, err = cli(["report", os.path.join(tmp, "none.aprec")])
         assert rc == 1 and "cannot open" in err and "No such file" in err, err
         rc, _, err = cli(["report"])
         assert rc == 2 and "needs the record file" in err, err
         rc, _, err = cli(["report", good, "-f", "xml"])
-        assert rc == 2 and "use text, json, folded or speedscope" in err, err
+        assert rc == 2 and "use text, json, folded, speedscope or pprof" in err, err
         rc, _, err = cli(["record", "-p", "1"])
         assert rc == 2 and "needs -o FILE" in err, err
         rc, _, err = cli(["record", "-p", "4194000", "-o", os.path.join(tmp, "x.aprec")])
