@@ -24,7 +24,7 @@ endif
 PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
 	libcmocka-dev libmicrohttpd-dev pkg-config linux-libc-dev make gcc python3 \
 	python3-aiohttp python3-uvloop debootstrap util-linux prometheus \
-	protobuf-c-compiler libprotobuf-c-dev golang-go
+	protobuf-c-compiler libprotobuf-c-dev golang-go chromium
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -43,7 +43,7 @@ CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 SYMBOLIZER_SRCS := $(wildcard symbolizer/*.c)
 USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(SYMBOLIZER_SRCS) $(USER_SRCS)) \
-	$(OUTPUT)/syscall_names.o $(OUTPUT)/profile.pb-c.o
+	$(OUTPUT)/syscall_names.o $(OUTPUT)/profile.pb-c.o $(OUTPUT)/flamegraph_html.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all deps clean test unit-test integration-test exporter-test demo bench \
@@ -100,6 +100,12 @@ $(OUTPUT)/syscall_names.o: $(OUTPUT)/syscall_names.c user/syscalls.h
 $(OUTPUT)/profile.pb-c.c $(OUTPUT)/profile.pb-c.h: user/profile.proto | $(OUTPUT)
 	$(call msg,PROTOC,$@)
 	$(Q)protoc-c --c_out=$(OUTPUT) -Iuser $<
+
+# the HTML flame graph's page, built in as ap_flamegraph_html (NUL-ended)
+$(OUTPUT)/flamegraph_html.o: user/flamegraph.html | $(OUTPUT)
+	$(call msg,EMBED,$@)
+	$(Q)printf '\t.section .rodata\n\t.global ap_flamegraph_html\n\t.type ap_flamegraph_html, @object\nap_flamegraph_html:\n\t.incbin "%s"\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
+		$(abspath $<) | $(CC) -c -x assembler - -o $@
 
 $(OUTPUT)/profile.pb-c.o: $(OUTPUT)/profile.pb-c.c $(OUTPUT)/profile.pb-c.h
 	$(call msg,CC,$@)

@@ -18,7 +18,7 @@ static const char usage[] =
 	"       asyncprobe record (-p PID... | --match REGEX) [-d SECONDS] -o "
 	"FILE\n"
 	"       asyncprobe report FILE [--format "
-	"text|json|folded|speedscope|pprof]\n"
+	"text|json|folded|speedscope|pprof|html]\n"
 	"                  [-o OUT]\n"
 	"\n"
 	"Find event-loop stalls, blocking syscalls and task churn in a\n"
@@ -49,7 +49,7 @@ static const char usage[] =
 	"  -f, --format text|json      text lines, or one JSON object per "
 	"line\n"
 	"                              (default text); reports also\n"
-	"                              folded, speedscope and pprof\n"
+	"                              folded, speedscope, pprof, html\n"
 	"  -o, --output FILE           record: the file to write; report:\n"
 	"                              where to write (default stdout)\n"
 	"  -c, --churn-threshold N     report task churn above N tasks\n"
@@ -91,6 +91,7 @@ static const char usage[] =
 	"fg.svg\n"
 	"    asyncprobe report incident.aprec -f speedscope -o "
 	"incident.speedscope.json\n"
+	"    asyncprobe report incident.aprec -f html -o incident.html\n"
 	"    asyncprobe report incident.aprec -f pprof -o incident.pb.gz && "
 	"go tool pprof -top incident.pb.gz\n"
 	"    asyncprobe -l 9477 -m 'uvicorn|gunicorn'  # exporter for all "
@@ -330,6 +331,9 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			} else if (o->command == AP_CMD_REPORT &&
 				   !strcmp(optarg, "pprof")) {
 				o->format = AP_FMT_PPROF;
+			} else if (o->command == AP_CMD_REPORT &&
+				   !strcmp(optarg, "html")) {
+				o->format = AP_FMT_HTML;
 			} else {
 				fprintf(err,
 					"asyncprobe: unknown format '%s': use "
@@ -337,7 +341,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 					optarg,
 					o->command == AP_CMD_REPORT
 						? "text, json, folded, "
-						  "speedscope or pprof"
+						  "speedscope, pprof or html"
 						: "text or json");
 				return AP_PARSE_ERROR;
 			}

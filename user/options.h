@@ -12,6 +12,7 @@ enum ap_format {
 	AP_FMT_FOLDED = 2,
 	AP_FMT_SPEEDSCOPE = 3,
 	AP_FMT_PPROF = 4,
+	AP_FMT_HTML = 5,
 };
 
 enum ap_command {

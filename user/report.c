@@ -539,12 +539,12 @@ static size_t sframe(json_t *frames, const char *name, const char *file,
 	return json_array_size(frames) - 1;
 }
 
-static int speedscope_report(FILE *out, const struct report *r)
+/* The speedscope document: two weighted profiles over shared frames. */
+static json_t *speedscope_doc(const struct report *r)
 {
 	static const char *const names[2] = { "stalled time",
 					      "time blocked in syscalls" };
-	json_t *frames = json_array(), *profiles = json_array(), *doc;
-	char *text;
+	json_t *frames = json_array(), *profiles = json_array();
 
 	for (int k = 0; k < 2; k++) {
 		json_t *samples = json_array(), *weights = json_array();
@@ -592,18 +592,56 @@ static int speedscope_report(FILE *out, const struct report *r)
 				  total, "samples", samples, "weights",
 				  weights));
 	}
-	doc = json_pack("{s:s, s:{s:o}, s:o, s:s, s:s, s:i}", "$schema",
-			"https://www.speedscope.app/file-format-schema.json",
-			"shared", "frames", frames, "profiles", profiles,
-			"name", r->o->record, "exporter",
-			"asyncprobe " AP_VERSION, "activeProfileIndex", 0);
-	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER |
-					     JSON_REAL_PRECISION(12))
-		   : NULL;
+	return json_pack("{s:s, s:{s:o}, s:o, s:s, s:s, s:i}", "$schema",
+			 "https://www.speedscope.app/file-format-schema.json",
+			 "shared", "frames", frames, "profiles", profiles,
+			 "name", r->o->record, "exporter",
+			 "asyncprobe " AP_VERSION, "activeProfileIndex", 0);
+}
+
+static char *speedscope_text(const struct report *r)
+{
+	json_t *doc = speedscope_doc(r);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER |
+						   JSON_REAL_PRECISION(12))
+			 : NULL;
+
 	json_decref(doc);
+	return text;
+}
+
+static int speedscope_report(FILE *out, const struct report *r)
+{
+	char *text = speedscope_text(r);
+
 	if (!text)
 		return -ENOMEM;
 	fprintf(out, "%s\n", text);
+	free(text);
+	return 0;
+}
+
+extern const char ap_flamegraph_html[];
+
+/* The built-in page with the speedscope document inlined; "</" is written
+ * "<\/" (the same JSON) so that no string can end the script element. */
+static int html_report(FILE *out, const struct report *r)
+{
+	const char *mark = strstr(ap_flamegraph_html, "/*DATA*/");
+	char *text = speedscope_text(r);
+
+	if (!text || !mark) {
+		free(text);
+		return -ENOMEM;
+	}
+	fwrite(ap_flamegraph_html, 1, (size_t)(mark - ap_flamegraph_html), out);
+	for (const char *p = text; *p; p++) {
+		if (p[0] == '<' && p[1] == '/')
+			fputs("<\\", out);
+		else
+			fputc(*p, out);
+	}
+	fputs(mark + strlen("/*DATA*/"), out);
 	free(text);
 	return 0;
 }
@@ -698,6 +736,9 @@ int report__run(const struct ap_options *o)
 		break;
 	case AP_FMT_PPROF:
 		rc = pprof_report(out, &r);
+		break;
+	case AP_FMT_HTML:
+		rc = html_report(out, &r);
 		break;
 	default:
 		text_report(out, &r);

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROBE = os.path.join(ROOT, "asyncprobe")
@@ -805,6 +806,41 @@ def t_cli_target_exits():
 SERVICE = os.path.join(WORKLOADS, "service.py")
 
 
+def png_ink(path):
+    """Share of a PNG's pixels that are not white (8-bit RGB/RGBA only)."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, w = 8, b"", 0
+    while pos < len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big"), body[8], body[9]
+            assert depth == 8 and ctype in (2, 6) and body[12] == 0, "unexpected PNG kind"
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, stride, prev, ink = zlib.decompress(idat), w * bpp, bytearray(w * bpp), 0
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        ink += sum(1 for x in range(0, stride, bpp) if line[x:x + 3] != b"\xff\xff\xff")
+        prev = line
+    return ink / float(w * h)
+
+
 def t_record_report():
     """record a misbehaving service; every report format names the lines."""
     stall_line = marker_line("svc_stall", SERVICE)
@@ -880,6 +916,22 @@ def t_record_report():
             assert row and row[3] != "0", (index, leaf, r.stdout)
             leaf_row = row if index == "stalled" else rows.get(("[clock_nanosleep]",))
             assert leaf_row and leaf_row[0] != "0", (index, r.stdout)
+        html = os.path.join(tmp, "incident.html")
+        rc, out, err = cli(["report", rec, "-f", "html", "-o", html])
+        assert rc == 0, err
+        page = open(html).read()
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "fetches from the network"
+        browser = shutil.which("chromium")
+        assert browser, "chromium is not installed: run make deps"
+        png = os.path.join(tmp, "shot.png")
+        common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                  "--window-size=1200,700", "--user-data-dir=" + os.path.join(tmp, "chrome")]
+        subprocess.run(common + ["--screenshot=" + png, "file://" + html],
+                       capture_output=True, timeout=120)
+        assert png_ink(png) > 0.02, "the flame graph screenshot is blank"
+        dom = subprocess.run(common + ["--dump-dom", "file://" + html],
+                             capture_output=True, text=True, timeout=120).stdout
+        assert stall_at in dom, "the rendered page does not name the culprit"
         stall_prof = doc["profiles"][0]
         leaves = {(frames[s[-1]]["name"], frames[s[-1]].get("line")) for s in stall_prof["samples"]}
         assert ("stall_here", stall_line) in leaves, leaves
@@ -935,7 +987,7 @@ def t_record_bad_files():
         rc, _, err = cli(["report"])
         assert rc == 2 and "needs the record file" in err, err
         rc, _, err = cli(["report", good, "-f", "xml"])
-        assert rc == 2 and "use text, json, folded, speedscope or pprof" in err, err
+        assert rc == 2 and "use text, json, folded, speedscope, pprof or html" in err, err
         rc, _, err = cli(["record", "-p", "1"])
         assert rc == 2 and "needs -o FILE" in err, err
         rc, _, err = cli(["record", "-p", "4194000", "-o", os.path.join(tmp, "x.aprec")])
