@@ -15,6 +15,7 @@ static const char usage[] =
 	"                  [--format text|json] [-v]\n"
 	"       asyncprobe --listen [ADDR:]PORT (-p PID... | --match REGEX)\n"
 	"       asyncprobe tasks -p PID [--format text|json]\n"
+	"       asyncprobe top (-p PID... | --match REGEX)\n"
 	"       asyncprobe record (-p PID... | --match REGEX) [-d SECONDS] -o "
 	"FILE\n"
 	"       asyncprobe report FILE [--format "
@@ -25,6 +26,10 @@ static const char usage[] =
 	"running asyncio (CPython) process, and name the Python line that\n"
 	"caused them. The target is neither stopped nor changed. Needs root,\n"
 	"or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE.\n"
+	"\n"
+	"`asyncprobe top` is the first thing to run in an incident: each\n"
+	"loop's utilization, lag and what runs now, tasks per second and the\n"
+	"worst recent stalls and blocking syscalls, refreshed every second.\n"
 	"\n"
 	"`asyncprobe record` writes everything it finds into one compressed\n"
 	"file; `asyncprobe report` turns that file into an incident summary\n"
@@ -85,6 +90,7 @@ static const char usage[] =
 	"    asyncprobe -p 4711 -s 50 -b 5       # stricter thresholds\n"
 	"    asyncprobe -p 4711 -f json | jq .   # JSON lines for tools\n"
 	"    asyncprobe tasks -p 4711            # what every task awaits\n"
+	"    asyncprobe top -p 4711              # the live view\n"
 	"    asyncprobe record -p 4711 -d 60 -o incident.aprec\n"
 	"    asyncprobe report incident.aprec    # the summary, to read\n"
 	"    asyncprobe report incident.aprec -f folded | flamegraph.pl > "
@@ -173,7 +179,8 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			enum ap_command cmd;
 		} cmds[] = { { "tasks", AP_CMD_TASKS },
 			     { "record", AP_CMD_RECORD },
-			     { "report", AP_CMD_REPORT } };
+			     { "report", AP_CMD_REPORT },
+			     { "top", AP_CMD_TOP } };
 
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 			if (strcmp(argv[1], cmds[i].name))
@@ -416,6 +423,11 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			return AP_PARSE_ERROR;
 		}
 		return AP_PARSE_OK;
+	}
+	if (o->command == AP_CMD_TOP && o->listen) {
+		fprintf(err, "asyncprobe: `asyncprobe top` is a view: no "
+			     "--listen\n");
+		return AP_PARSE_ERROR;
 	}
 	if (o->command == AP_CMD_RECORD && (!o->output || o->listen)) {
 		fprintf(err, "asyncprobe: `asyncprobe record` needs -o FILE "

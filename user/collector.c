@@ -39,6 +39,7 @@
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
 #define MAX_SITES 256	 /* call sites counted apart for the metrics */
 #define AP_RING_SMALL (1u << 20)
+#define RECENT 32 /* findings kept for the live view */
 
 enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
 
@@ -109,6 +110,8 @@ struct collector {
 	int nblock_hist;
 	struct ap_loop_metrics *loop_metrics;
 	uint64_t tasks_created_out, tasks_finished_out;
+	struct ap_recent recent[RECENT];
+	int nrecent, recent_head;
 };
 
 static double now_s(void)
@@ -607,6 +610,42 @@ static bool gc_since(struct collector *c, double start, uint64_t out[3])
 	return true;
 }
 
+/* A finding that ended, for `asyncprobe top`. */
+static void recent_add(struct collector *c, const struct ap_finding *f)
+{
+	struct ap_recent *r = &c->recent[c->recent_head];
+	const struct py_frame_info *fr = NULL;
+
+	for (int i = 0; i < f->stack.n && !fr; i++)
+		if (!output__is_library(f->stack.frames[i].file))
+			fr = &f->stack.frames[i];
+	if (!fr && f->stack.n)
+		fr = &f->stack.frames[0];
+	r->ts = now_s();
+	r->ms = f->duration_ms;
+	r->stall = !strcmp(f->event, "stall");
+	snprintf(r->what, sizeof(r->what), "%s%s", r->stall ? "" : f->syscall,
+		 f->gil_wait ? " (GIL)" : "");
+	if (fr)
+		snprintf(r->where, sizeof(r->where), "%s (%s:%d)", fr->function,
+			 output__short_path(fr->file), fr->line);
+	else
+		snprintf(r->where, sizeof(r->where), "(no Python stack)");
+	c->recent_head = (c->recent_head + 1) % RECENT;
+	if (c->nrecent < RECENT)
+		c->nrecent++;
+}
+
+int collector__recent(const struct collector *c, struct ap_recent *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < c->nrecent && n < max; i++)
+		out[n++] =
+			c->recent[(c->recent_head - 1 - i + RECENT) % RECENT];
+	return n;
+}
+
 /* A blocking syscall that ended, for the exporter. */
 static void block_count(struct collector *c, const struct ap_finding *f)
 {
@@ -676,6 +715,7 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 	c->stalls++;
 	metrics__call_site(f.stack.frames, f.stack.n, site, sizeof(site));
 	sitetab__add(c->stall_sites, "", site, f.duration_ms / 1e3);
+	recent_add(c, &f);
 	output__finding(c->o->out, c->o->format, &f);
 }
 
@@ -743,6 +783,7 @@ static void block_report(struct collector *c, const struct ap_event *e,
 	if (!in_progress) {
 		sample_add(lr, e, n, e->duration_ns);
 		block_count(c, &f);
+		recent_add(c, &f);
 	}
 	output__finding(c->o->out, c->o->format, &f);
 }

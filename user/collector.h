@@ -51,6 +51,19 @@ const char *collector__hooks(const struct collector *c);  /* what is used */
 void collector__counts(const struct collector *c, uint64_t *stalls,
 		       uint64_t *blocks);
 
+/* A finding, for the live view. */
+struct ap_recent {
+	double ts; /* CLOCK_MONOTONIC seconds it ended */
+	double ms;
+	int stall;	 /* else a blocking syscall */
+	char what[48];	 /* blocking: syscall (and "GIL") */
+	char where[384]; /* the blamed frame: function (file:line) */
+};
+
+/* The latest findings, newest first: up to @max into @out; the count. */
+int collector__recent(const struct collector *c, struct ap_recent *out,
+		      int max);
+
 /* Fill @m for a scrape; its pointers live until the next call or free. */
 void collector__metrics(struct collector *c, struct ap_target_metrics *m);
 

@@ -35,6 +35,22 @@ static int record_run(struct ap_options *o)
 	return ret;
 }
 
+/* The live view: the finding lines would scroll it away. */
+static int top_run(struct ap_options *o)
+{
+	FILE *null = fopen("/dev/null", "we");
+	int ret;
+
+	if (!null) {
+		perror("asyncprobe: /dev/null");
+		return 1;
+	}
+	o->out = null;
+	ret = session__run(o, NULL);
+	fclose(null);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct ap_options o;
@@ -54,6 +70,8 @@ int main(int argc, char **argv)
 		return record_run(&o);
 	case AP_CMD_REPORT:
 		return report__run(&o);
+	case AP_CMD_TOP:
+		return top_run(&o);
 	default:
 		return session__run(&o, NULL);
 	}

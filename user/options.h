@@ -20,6 +20,7 @@ enum ap_command {
 	AP_CMD_TASKS = 1,  /* one-shot dump of the target's tasks */
 	AP_CMD_RECORD = 2, /* watch into a record file */
 	AP_CMD_REPORT = 3, /* render a record file */
+	AP_CMD_TOP = 4,	   /* a live view, refreshed every second */
 };
 
 #define AP_MAX_PIDS 64 /* -p given this many times at most */

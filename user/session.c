@@ -28,6 +28,7 @@
 #include "pytarget.h"
 #include "record.h"
 #include "session.h"
+#include "top.h"
 #include "version.h"
 
 #define MAX_TARGETS 128
@@ -57,8 +58,10 @@ struct session {
 	uint64_t exited, scrapes;
 	double started; /* unix time */
 	struct record *rec;
-	double begin;  /* monotonic */
-	bool progress; /* a progress line on the terminal */
+	double begin;	 /* monotonic */
+	bool progress;	 /* a progress line on the terminal */
+	struct top *top; /* `asyncprobe top` */
+	FILE *view;	 /* where top draws */
 };
 
 static int verbose;
@@ -398,6 +401,15 @@ static void on_tick(struct session *s, unsigned long ticks)
 		s->next_scan = mono_s() + s->o->rescan_s;
 	}
 	fflush(s->o->out);
+	if (s->top && ticks % (1000 / AP_TICK_MS) == 0) {
+		struct collector *cs[MAX_TARGETS];
+		int n = 0;
+
+		for (int i = 0; i < MAX_TARGETS; i++)
+			if (s->targets[i])
+				cs[n++] = s->targets[i];
+		top__draw(s->top, cs, n, s->view, isatty(fileno(s->view)));
+	}
 	if (s->rec)
 		record__sync(s->rec);
 	if (s->progress)
@@ -494,6 +506,15 @@ int session__run(const struct ap_options *o, struct record *rec)
 		}
 		s->have_re = true;
 	}
+	if (o->command == AP_CMD_TOP) {
+		/* on stdout; the caller sends the finding lines elsewhere */
+		s->view = stdout;
+		s->top = top__new();
+		if (!s->top) {
+			fprintf(stderr, "asyncprobe: out of memory\n");
+			goto cleanup;
+		}
+	}
 	if (session_setup(s))
 		goto cleanup;
 	/* explicit targets must attach: say why not, and stop */
@@ -541,6 +562,7 @@ cleanup:
 	for (int i = 0; i < MAX_TARGETS; i++)
 		collector__free(s->targets[i]);
 	exporter__free(s->http);
+	top__free(s->top);
 	if (s->have_re)
 		regfree(&s->re);
 	if (s->epfd >= 0)

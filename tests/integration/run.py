@@ -941,6 +941,32 @@ def t_record_report():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def t_top():
+    """The live view: loop utilization, tasks per second, the worst stalls."""
+    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "top-test"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        rc, out, err = cli(["top", "-p", str(wl.pid), "-d", "3.5"], timeout=30)
+        assert rc == 0, (rc, err)
+        pages = [p for p in out.split("\f") if p.strip()]
+        assert len(pages) >= 3, "%d refreshes in 3.5 s" % len(pages)
+        last = pages[-1]
+        row = [l.split() for l in last.splitlines() if l.split()[:1] == [str(wl.pid)]]
+        assert row and row[0][1] == str(wl.pid), last
+        busy = float(row[0][2].rstrip("%"))
+        # 150 + 120 ms of each ~1.1 s stalled, and the task churn: busy
+        assert 10 <= busy <= 90, last
+        assert "created/s" in last, last
+        stall = "stall_here (workloads/service.py:%d)" % marker_line("svc_stall", SERVICE)
+        sleep = "clock_nanosleep  sleep_here (workloads/service.py:%d)" % marker_line("svc_sleep", SERVICE)
+        assert stall in last and sleep in last, last
+        assert "\033[" not in out, "terminal codes off a terminal"
+    finally:
+        wl.kill()
+        wl.wait()
+
+
 def t_record_bad_files():
     """Broken record files get one clear line and exit 1, never a crash."""
     tmp = tempfile.mkdtemp(prefix="asyncprobe-bad-")
@@ -998,7 +1024,8 @@ def t_record_bad_files():
 
 GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_unsupported_python,
           t_cli_bad_args,
-          t_cli_no_privilege, t_cli_target_exits, t_record_report, t_record_bad_files]
+          t_cli_no_privilege, t_cli_target_exits, t_record_report, t_record_bad_files,
+          t_top]
 
 
 def main():

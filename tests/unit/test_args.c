@@ -222,6 +222,12 @@ static void test_record_report(void **state)
 	assert_string_equal(errbuf, "asyncprobe: unknown format 'folded': use "
 				    "text or json\n");
 	assert_int_equal(parse(&o, 4, "-p", "1", "-o", "x"), AP_PARSE_ERROR);
+	assert_int_equal(parse(&o, 3, "top", "-p", "5"), AP_PARSE_OK);
+	assert_int_equal(o.command, AP_CMD_TOP);
+	assert_int_equal(parse(&o, 5, "top", "-p", "5", "-l", "9477"),
+			 AP_PARSE_ERROR);
+	assert_string_equal(errbuf, "asyncprobe: `asyncprobe top` is a view: "
+				    "no --listen\n");
 }
 
 int main(void)
