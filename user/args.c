@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <regex.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "options.h"
@@ -105,6 +106,12 @@ static const char usage[] =
 	"    asyncprobe -l 0.0.0.0:9477 -p 4711  # exporter on every "
 	"address\n"
 	"    asyncprobe -p $(pgrep -f uvicorn | head -1)\n";
+
+/* Commands that write the report formats (the live one at its end). */
+static bool reports(const struct ap_options *o)
+{
+	return o->command == AP_CMD_REPORT || o->command == AP_CMD_WATCH;
+}
 
 /* [ADDR:]PORT with a port in range; the address is resolved later. */
 static int listen_check(const char *s)
@@ -329,27 +336,23 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 				o->format = AP_FMT_TEXT;
 			} else if (!strcmp(optarg, "json")) {
 				o->format = AP_FMT_JSON;
-			} else if (o->command == AP_CMD_REPORT &&
-				   !strcmp(optarg, "folded")) {
+			} else if (reports(o) && !strcmp(optarg, "folded")) {
 				o->format = AP_FMT_FOLDED;
-			} else if (o->command == AP_CMD_REPORT &&
+			} else if (reports(o) &&
 				   !strcmp(optarg, "speedscope")) {
 				o->format = AP_FMT_SPEEDSCOPE;
-			} else if (o->command == AP_CMD_REPORT &&
-				   !strcmp(optarg, "pprof")) {
+			} else if (reports(o) && !strcmp(optarg, "pprof")) {
 				o->format = AP_FMT_PPROF;
-			} else if (o->command == AP_CMD_REPORT &&
-				   !strcmp(optarg, "html")) {
+			} else if (reports(o) && !strcmp(optarg, "html")) {
 				o->format = AP_FMT_HTML;
 			} else {
 				fprintf(err,
 					"asyncprobe: unknown format '%s': use "
 					"%s\n",
 					optarg,
-					o->command == AP_CMD_REPORT
-						? "text, json, folded, "
-						  "speedscope, pprof or html"
-						: "text or json");
+					reports(o) ? "text, json, folded, "
+						     "speedscope, pprof or html"
+						   : "text or json");
 				return AP_PARSE_ERROR;
 			}
 			break;
@@ -434,9 +437,20 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			     "(and no --listen)\n");
 		return AP_PARSE_ERROR;
 	}
-	if (o->output && o->command != AP_CMD_RECORD) {
-		fprintf(err, "asyncprobe: -o is for `asyncprobe record` and "
-			     "`asyncprobe report`\n");
+	if (o->format > AP_FMT_JSON && (o->listen || o->match)) {
+		fprintf(err,
+			"asyncprobe: --format %s is written at the end of "
+			"a run: not with --listen or --match\n",
+			o->format == AP_FMT_FOLDED	 ? "folded"
+			: o->format == AP_FMT_SPEEDSCOPE ? "speedscope"
+			: o->format == AP_FMT_PPROF	 ? "pprof"
+							 : "html");
+		return AP_PARSE_ERROR;
+	}
+	if (o->output && o->command != AP_CMD_RECORD &&
+	    o->format <= AP_FMT_JSON) {
+		fprintf(err, "asyncprobe: -o is for `asyncprobe record`, "
+			     "`asyncprobe report` and the report formats\n");
 		return AP_PARSE_ERROR;
 	}
 	if (o->command == AP_CMD_TASKS &&

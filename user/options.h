@@ -36,6 +36,7 @@ struct ap_options {
 	int top_sites;	    /* call sites named per metric and target */
 	const char *output; /* -o FILE: record / report output */
 	const char *record; /* report: the record file to read */
+	const char *title;  /* report: what it is of (NULL: the file) */
 	FILE *out;	    /* where findings go: stdout, or the record */
 	int argc;	    /* as given, for the record's header */
 	char **argv;

@@ -595,8 +595,9 @@ static json_t *speedscope_doc(const struct report *r)
 	return json_pack("{s:s, s:{s:o}, s:o, s:s, s:s, s:i}", "$schema",
 			 "https://www.speedscope.app/file-format-schema.json",
 			 "shared", "frames", frames, "profiles", profiles,
-			 "name", r->o->record, "exporter",
-			 "asyncprobe " AP_VERSION, "activeProfileIndex", 0);
+			 "name", r->o->title ? r->o->title : r->o->record,
+			 "exporter", "asyncprobe " AP_VERSION,
+			 "activeProfileIndex", 0);
 }
 
 static char *speedscope_text(const struct report *r)

@@ -967,6 +967,21 @@ def t_top():
         wl.wait()
 
 
+def t_live_formats():
+    """The live run writes a report format at its end."""
+    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "live-test"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        rc, out, err = cli(["-p", str(wl.pid), "-d", "3", "-f", "folded"], timeout=30)
+        assert rc == 0, (rc, err)
+        stall = ";stall_here (workloads/service.py:%d) " % marker_line("svc_stall", SERVICE)
+        assert any(l.startswith("stall;") and stall in l for l in out.splitlines()), out
+    finally:
+        wl.kill()
+        wl.wait()
+
+
 def t_record_bad_files():
     """Broken record files get one clear line and exit 1, never a crash."""
     tmp = tempfile.mkdtemp(prefix="asyncprobe-bad-")
@@ -1025,7 +1040,7 @@ def t_record_bad_files():
 GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_unsupported_python,
           t_cli_bad_args,
           t_cli_no_privilege, t_cli_target_exits, t_record_report, t_record_bad_files,
-          t_top]
+          t_top, t_live_formats]
 
 
 def main():

@@ -216,8 +216,15 @@ static void test_record_report(void **state)
 	assert_non_null(strstr(errbuf, "unexpected argument 'b'"));
 	assert_int_equal(parse(&o, 4, "report", "a", "-p", "1"),
 			 AP_PARSE_ERROR);
-	/* the live output has no flame graph formats */
-	assert_int_equal(parse(&o, 4, "-p", "1", "-f", "folded"),
+	/* the live run writes the report formats at its end */
+	assert_int_equal(
+		parse(&o, 6, "-p", "1", "-f", "pprof", "-o", "x.pb.gz"),
+		AP_PARSE_OK);
+	assert_int_equal(o.format, AP_FMT_PPROF);
+	assert_int_equal(parse(&o, 6, "-p", "1", "-f", "html", "-l", "9477"),
+			 AP_PARSE_ERROR);
+	assert_non_null(strstr(errbuf, "--format html is written at the end"));
+	assert_int_equal(parse(&o, 5, "tasks", "-p", "1", "-f", "folded"),
 			 AP_PARSE_ERROR);
 	assert_string_equal(errbuf, "asyncprobe: unknown format 'folded': use "
 				    "text or json\n");
