@@ -40,6 +40,7 @@
 #define MAX_SITES 256	 /* call sites counted apart for the metrics */
 #define AP_RING_SMALL (1u << 20)
 #define RECENT 32 /* findings kept for the live view */
+#define WSTACKS 8 /* distinct sampled stacks a recorded stall keeps */
 
 enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
 
@@ -111,6 +112,9 @@ struct collector {
 	struct ap_loop_metrics *loop_metrics;
 	uint64_t tasks_created_out, tasks_finished_out;
 	struct ap_recent recent[RECENT];
+	/* records: a stall's distinct sampled stacks (frames in wframes) */
+	struct ap_wstack wstacks[WSTACKS];
+	struct py_frame_info (*wframes)[AP_MAX_FRAMES];
 	int nrecent, recent_head;
 };
 
@@ -559,6 +563,64 @@ static int stall_stack(struct collector *c, struct loop_rec *lr, uint64_t seq,
 	return n;
 }
 
+/*
+ * Records: the distinct stacks of a stall's samples and their shares of
+ * its sampled time, the largest first (flame graphs weight each one; the
+ * finding's own stack is only the largest).  Returns how many.
+ */
+static int stall_wstacks(struct collector *c, struct loop_rec *lr, uint64_t seq)
+{
+	static struct py_frame_info tmp[AP_MAX_FRAMES];
+	uint64_t w[WSTACKS] = { 0 }, total = 0;
+	int n = 0;
+
+	if (c->o->command != AP_CMD_RECORD || lr->agg_seq != seq)
+		return 0;
+	if (!c->wframes && !(c->wframes = calloc(WSTACKS, sizeof(*c->wframes))))
+		return 0;
+	for (int i = 0; i < lr->nsamples; i++) {
+		struct sample *s = &lr->samples[i];
+		int k, ns = stack_resolve(c, s->frames, (int)s->n, tmp);
+
+		total += s->weight;
+		for (k = 0; k < n; k++)
+			if (same_stack(tmp, ns, c->wstacks[k].stack.frames,
+				       c->wstacks[k].stack.n))
+				break;
+		if (k == n) {
+			/* full: the smallest makes room for a bigger one */
+			if (n == WSTACKS) {
+				k = 0;
+				for (int j = 1; j < n; j++)
+					if (w[j] < w[k])
+						k = j;
+				if (w[k] >= s->weight)
+					continue;
+			} else {
+				n++;
+			}
+			memcpy(c->wframes[k], tmp, (size_t)ns * sizeof(tmp[0]));
+			c->wstacks[k].stack =
+				(struct ap_stack_out){ ns, 0, c->wframes[k] };
+			w[k] = 0;
+		}
+		w[k] += s->weight;
+	}
+	for (int i = 0; i < n; i++)
+		c->wstacks[i].share = total ? (double)w[i] / (double)total : 0;
+	/* largest first: an insertion sort of at most WSTACKS */
+	for (int i = 1; i < n; i++)
+		for (int j = i;
+		     j > 0 && c->wstacks[j].share > c->wstacks[j - 1].share;
+		     j--) {
+			struct ap_wstack t = c->wstacks[j];
+
+			c->wstacks[j] = c->wstacks[j - 1];
+			c->wstacks[j - 1] = t;
+		}
+	return n;
+}
+
 static bool gc_read(struct collector *c, uint64_t n[3])
 {
 	uint64_t st[9]; /* 3 x {collections, collected, uncollectable} */
@@ -697,6 +759,8 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 		return;
 	f.stack.n = stall_stack(c, lr, e->iter_seq, info, &f.samples,
 				&f.stack_share, &f.gc_share, &task, &task_snap);
+	f.nwstacks = stall_wstacks(c, lr, e->iter_seq);
+	f.wstacks = c->wstacks;
 	f.task = task_snap ? task_name(c, task, task_snap, tname, sizeof(tname))
 			   : NULL;
 	f.stack.frames = info;
@@ -914,6 +978,8 @@ static void loops_watch(struct collector *c, bool final)
 			f.stack.n = stall_stack(c, lr, l.iter_seq, info,
 						&f.samples, &f.stack_share,
 						&f.gc_share, &task, &task_snap);
+			f.nwstacks = stall_wstacks(c, lr, l.iter_seq);
+			f.wstacks = c->wstacks;
 			/* no CPU samples: it is the blocking call above */
 			if (!f.stack.n && n && e.tid == lr->tid) {
 				f.stack.n = stack_resolve(c, e.frames, (int)n,
@@ -1156,6 +1222,7 @@ void collector__free(struct collector *c)
 	sitetab__free(c->stall_sites);
 	sitetab__free(c->block_sites);
 	free(c->loop_metrics);
+	free(c->wframes);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	free(c);

@@ -144,6 +144,21 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 					    json_integer(x->samples));
 			json_object_set_new(o, "stack_share",
 					    json_real(x->stack_share));
+			if (x->nwstacks) {
+				json_t *a = json_array();
+
+				for (int i = 0; i < x->nwstacks; i++)
+					json_array_append_new(
+						a,
+						json_pack(
+							"{s:f, s:o}", "share",
+							x->wstacks[i].share,
+							"stack",
+							stack_json(
+								&x->wstacks[i]
+									 .stack)));
+				json_object_set_new(o, "sample_stacks", a);
+			}
 			json_object_set_new(o, "gc_share",
 					    json_real(x->gc_share));
 			if (x->gc_timed) {

@@ -17,6 +17,13 @@ struct ap_stack_out {
 	struct py_frame_info *frames; /* innermost first */
 };
 
+/* One of the distinct stacks a stall's samples caught, and its share of
+ * the sampled time (records only: flame graphs weight each). */
+struct ap_wstack {
+	double share;
+	struct ap_stack_out stack;
+};
+
 struct ap_finding {
 	const char *event; /* "loop", "stall", "blocking_syscall" */
 	pid_t pid;
@@ -30,6 +37,8 @@ struct ap_finding {
 	/* stall: how the stack was chosen */
 	int samples;
 	double stack_share;
+	const struct ap_wstack *wstacks; /* NULL: not kept */
+	int nwstacks;
 	double gc_share; /* of the sampled time, in the garbage collector */
 	/* collections per generation that ended during it (process-wide;
 	 * read every tick, so one started up to a tick before may count) */

@@ -422,6 +422,8 @@ static void json_report(FILE *out, const struct report *r)
 
 /* Calls @cb for each finding with its frames outermost first, names
  * cleaned of the folded format's separators. */
+#define WSTACKS_MAX 9 /* of a finding: its sampled stacks and the rest */
+
 struct wstack {
 	const char *root; /* "stall" or "blocking" */
 	long pid;
@@ -431,15 +433,15 @@ struct wstack {
 	double ms;
 };
 
-static void wstack_of(const struct finding *f, struct wstack *w)
+static void wstack_fill(const struct finding *f, const json_t *st, double ms,
+			struct wstack *w)
 {
-	const json_t *st = json_object_get(f->ev, "stack");
 	size_t n = json_array_size(st);
 
 	memset(w, 0, sizeof(*w));
 	w->root = f->stall ? "stall" : "blocking";
 	w->pid = inum(f->ev, "pid");
-	w->ms = f->ms;
+	w->ms = ms;
 	if (!f->stall)
 		snprintf(w->syscall, sizeof(w->syscall), "[%s]",
 			 str(f->ev, "syscall"));
@@ -447,6 +449,36 @@ static void wstack_of(const struct finding *f, struct wstack *w)
 		n = STACK_MAX;
 	for (size_t i = 0; i < n; i++)
 		w->frames[w->n++] = json_array_get(st, n - 1 - i);
+}
+
+/*
+ * The stacks a finding's time is split over: a recorded stall's sampled
+ * stacks by their shares (what is not in them goes to its own stack),
+ * else its one stack.  Returns how many were written to @w.
+ */
+static int wstacks_of(const struct finding *f, struct wstack *w, int max)
+{
+	const json_t *ss = json_object_get(f->ev, "sample_stacks");
+	double rest = 1;
+	int n = 0;
+
+	for (size_t i = 0; f->stall && i < json_array_size(ss) && n < max - 1;
+	     i++) {
+		const json_t *x = json_array_get(ss, i);
+		double share = num(x, "share");
+
+		if (!(share > 0 && share <= rest))
+			continue; /* hostile or rounded: never more than all */
+		rest -= share;
+		wstack_fill(f, json_object_get(x, "stack"), f->ms * share,
+			    &w[n++]);
+	}
+	if (rest > 1e-6 || !n) {
+		wstack_fill(f, json_object_get(f->ev, "stack"),
+			    n ? f->ms * rest : f->ms, &w[n]);
+		n++;
+	}
+	return n;
 }
 
 static void folded_name(const json_t *fr, char *buf, size_t len)
@@ -464,34 +496,39 @@ static int line_cmp(const void *a, const void *b)
 
 static int folded_report(FILE *out, const struct report *r)
 {
-	char **lines = calloc(r->nfound ? r->nfound : 1, sizeof(*lines));
-	size_t n = 0;
+	static struct wstack ws[WSTACKS_MAX];
+	size_t n = 0, cap = r->nfound * WSTACKS_MAX;
+	char **lines = calloc(cap ? cap : 1, sizeof(*lines));
 
 	if (!lines)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->nfound; i++) {
-		struct wstack w;
-		char name[512], *line = NULL;
-		size_t len = 0;
-		FILE *m = open_memstream(&line, &len);
+		int nw = wstacks_of(&r->found[i], ws, WSTACKS_MAX);
 
-		if (!m)
-			continue;
-		wstack_of(&r->found[i], &w);
-		fputs(w.root, m);
-		if (r->npids > 1)
-			fprintf(m, ";pid %ld", w.pid);
-		for (int j = 0; j < w.n; j++) {
-			folded_name(w.frames[j], name, sizeof(name));
-			fprintf(m, ";%s", name);
+		for (int k = 0; k < nw && n < cap; k++) {
+			const struct wstack w = ws[k];
+			char name[512], *line = NULL;
+			size_t len = 0;
+			FILE *m = open_memstream(&line, &len);
+
+			if (!m)
+				continue;
+			fputs(w.root, m);
+			if (r->npids > 1)
+				fprintf(m, ";pid %ld", w.pid);
+			for (int j = 0; j < w.n; j++) {
+				folded_name(w.frames[j], name, sizeof(name));
+				fprintf(m, ";%s", name);
+			}
+			if (w.syscall[0])
+				fprintf(m, ";%s", w.syscall);
+			/* weight in microseconds, after a tab to sort by stack
+			 */
+			fprintf(m, "\t%lld", (long long)llround(w.ms * 1e3));
+			fclose(m);
+			if (line)
+				lines[n++] = line;
 		}
-		if (w.syscall[0])
-			fprintf(m, ";%s", w.syscall);
-		/* weight in microseconds, after a tab to sort by stack */
-		fprintf(m, "\t%lld", (long long)llround(w.ms * 1e3));
-		fclose(m);
-		if (line)
-			lines[n++] = line;
 	}
 	if (n)
 		qsort(lines, n, sizeof(*lines), line_cmp);
@@ -551,38 +588,47 @@ static json_t *speedscope_doc(const struct report *r)
 		double total = 0;
 
 		for (size_t i = 0; i < r->nfound; i++) {
-			json_t *stack = json_array();
-			struct wstack w;
+			static struct wstack ws[WSTACKS_MAX];
+			int nw;
 
-			if (r->found[i].stall != (k == 0)) {
-				json_decref(stack);
+			if (r->found[i].stall != (k == 0))
 				continue;
-			}
-			wstack_of(&r->found[i], &w);
-			if (r->npids > 1) {
-				char pid[32];
+			nw = wstacks_of(&r->found[i], ws, WSTACKS_MAX);
+			for (int q = 0; q < nw; q++) {
+				const struct wstack w = ws[q];
+				json_t *stack = json_array();
 
-				snprintf(pid, sizeof(pid), "pid %ld", w.pid);
-				json_array_append_new(
-					stack, json_integer((json_int_t)sframe(
-						       frames, pid, "", 0)));
+				if (r->npids > 1) {
+					char pid[32];
+
+					snprintf(pid, sizeof(pid), "pid %ld",
+						 w.pid);
+					json_array_append_new(
+						stack,
+						json_integer((json_int_t)sframe(
+							frames, pid, "", 0)));
+				}
+				for (int j = 0; j < w.n; j++)
+					json_array_append_new(
+						stack,
+						json_integer((json_int_t)sframe(
+							frames,
+							str(w.frames[j],
+							    "function"),
+							str(w.frames[j],
+							    "file"),
+							inum(w.frames[j],
+							     "line"))));
+				if (w.syscall[0])
+					json_array_append_new(
+						stack,
+						json_integer((json_int_t)sframe(
+							frames, w.syscall, "",
+							0)));
+				json_array_append_new(samples, stack);
+				json_array_append_new(weights, json_real(w.ms));
+				total += w.ms;
 			}
-			for (int j = 0; j < w.n; j++)
-				json_array_append_new(
-					stack,
-					json_integer((json_int_t)sframe(
-						frames,
-						str(w.frames[j], "function"),
-						str(w.frames[j], "file"),
-						inum(w.frames[j], "line"))));
-			if (w.syscall[0])
-				json_array_append_new(
-					stack,
-					json_integer((json_int_t)sframe(
-						frames, w.syscall, "", 0)));
-			json_array_append_new(samples, stack);
-			json_array_append_new(weights, json_real(w.ms));
-			total += w.ms;
 		}
 		json_array_append_new(
 			profiles,
@@ -650,39 +696,57 @@ static int html_report(FILE *out, const struct report *r)
 /* Samples with both values: a stall's time, or a blocking call's. */
 static int pprof_report(FILE *out, const struct report *r)
 {
-	struct pprof_sample *s = calloc(r->nfound ? r->nfound : 1, sizeof(*s));
-	struct pprof_frame *fr =
-		calloc(r->nfound ? r->nfound * STACK_MAX : 1, sizeof(*fr));
+	static struct wstack ws[WSTACKS_MAX];
+	struct pprof_sample *s = NULL;
+	struct pprof_frame *fr = NULL;
+	size_t nsamples = 0, nframes = 0, si = 0, fi = 0;
 	double first = 0, last = 0;
 	int err = -ENOMEM;
 
+	/* sized first: a long record has many findings, each a few stacks */
+	for (size_t i = 0; i < r->nfound; i++) {
+		int nw = wstacks_of(&r->found[i], ws, WSTACKS_MAX);
+
+		nsamples += (size_t)nw;
+		for (int k = 0; k < nw; k++)
+			nframes += (size_t)ws[k].n;
+	}
+	s = calloc(nsamples ? nsamples : 1, sizeof(*s));
+	fr = calloc(nframes ? nframes : 1, sizeof(*fr));
 	if (!s || !fr)
 		goto cleanup;
 	for (size_t i = 0; i < r->nfound; i++) {
 		const struct finding *f = &r->found[i];
-		const json_t *st = json_object_get(f->ev, "stack");
-		struct pprof_frame *mine = fr + i * STACK_MAX;
-		int64_t ns = (int64_t)llround(f->ms * 1e6);
-		size_t n = json_array_size(st);
+		int nw = wstacks_of(f, ws, WSTACKS_MAX);
 
-		if (n > STACK_MAX)
-			n = STACK_MAX;
-		for (size_t j = 0; j < n; j++) {
-			const json_t *x = json_array_get(st, j);
+		for (int k = 0; k < nw && si < nsamples; k++) {
+			const struct wstack *w = &ws[k];
+			int64_t ns = (int64_t)llround(w->ms * 1e6);
+			struct pprof_frame *mine = fr + fi;
 
-			mine[j] = (struct pprof_frame){ str(x, "function"),
-							str(x, "file"),
-							inum(x, "line") };
+			if (fi + (size_t)w->n > nframes)
+				break;
+			/* pprof wants the leaf first */
+			for (int j = 0; j < w->n; j++) {
+				const json_t *x = w->frames[w->n - 1 - j];
+
+				mine[j] = (struct pprof_frame){
+					str(x, "function"), str(x, "file"),
+					inum(x, "line")
+				};
+			}
+			fi += (size_t)w->n;
+			s[si++] = (struct pprof_sample){
+				.frames = mine,
+				.nframes = w->n,
+				.syscall =
+					f->stall ? NULL : str(f->ev, "syscall"),
+				.pid = inum(f->ev, "pid"),
+				.tid = inum(f->ev, "tid"),
+				.stalled_ns = f->stall ? ns : 0,
+				.blocked_ns = f->stall ? 0 : ns,
+			};
 		}
-		s[i] = (struct pprof_sample){
-			.frames = mine,
-			.nframes = (int)n,
-			.syscall = f->stall ? NULL : str(f->ev, "syscall"),
-			.pid = inum(f->ev, "pid"),
-			.tid = inum(f->ev, "tid"),
-			.stalled_ns = f->stall ? ns : 0,
-			.blocked_ns = f->stall ? 0 : ns,
-		};
 	}
 	for (size_t i = 0; i < r->nevents; i++) {
 		const json_t *ev = r->events[i];
@@ -694,7 +758,7 @@ static int pprof_report(FILE *out, const struct report *r)
 		if (num(ev, "end_ts") > last)
 			last = num(ev, "end_ts");
 	}
-	err = pprof__write(out, s, r->nfound,
+	err = pprof__write(out, s, si,
 			   (int64_t)inum(r->header, "created") * 1000000000LL,
 			   last > first ? (int64_t)((last - first) * 1e9) : 0);
 cleanup:

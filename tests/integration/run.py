@@ -875,6 +875,11 @@ def t_record_report():
         events = [json.loads(l) for l in js.splitlines()]
         assert any(e["event"] == "stall" and e["stack"][0]["function"] == "stall_here"
                    and e["stack"][0]["line"] == stall_line for e in events), js[:2000]
+        # a recorded stall keeps the stacks its samples caught, with shares
+        split = [e["sample_stacks"] for e in events
+                 if e["event"] == "stall" and e["stack"][0]["function"] == "stall_here"]
+        assert split and all(0 < sum(x["share"] for x in ss) <= 1.0001 for ss in split), split
+        assert split[0][0]["stack"][0]["function"] == "stall_here", split[0]
 
         out_path = os.path.join(tmp, "folded.txt")
         rc, out, err = cli(["report", rec, "-f", "folded", "-o", out_path])
