@@ -121,8 +121,8 @@ class Scenario:
         self.service("a", "--hang", "9")
         self.service("b")
         # matches the regex but is no Python: left alone, not "failed"
-        self.spawn(["sh", "-c", "sleep 300", "sh", TAG],
-                   stdout=subprocess.DEVNULL)
+        self.other = self.spawn(["perl", "-e", "sleep 300", "service.py", TAG],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         self.out = open(os.path.join(self.tmp, "findings.json"), "w")
         self.err_path = os.path.join(self.tmp, "stderr.txt")
@@ -278,7 +278,8 @@ def t_discovery(sc):
     pids = {l["pid"] for l, _ in samples(m, "asyncprobe_target_info")}
     want = {str(sc.services["a"].pid), str(sc.services["b"].pid)}
     assert want <= pids, "watching %s, want %s" % (pids, want)
-    assert samples(m, "asyncprobe_targets", state="failed")[0][1] == 0, "the shell counts as failed"
+    assert str(sc.other.pid) not in pids, "watching a process that is no Python"
+    assert samples(m, "asyncprobe_targets", state="failed")[0][1] == 0, "the non-Python counts as failed"
     # a worker started later is found by the rescan
     c = sc.service("c")
     wait_for(lambda: str(c.pid) in {l["pid"] for l, _ in samples(sc.scrape(), "asyncprobe_target_info")},
