@@ -45,9 +45,12 @@ static double num(const json_t *o, const char *key)
 	return json_is_number(v) ? json_number_value(v) : 0;
 }
 
+/* An integer field; out of range (or NaN) reads as 0, never a wild cast. */
 static long inum(const json_t *o, const char *key)
 {
-	return (long)num(o, key);
+	double v = num(o, key);
+
+	return v > -9.2e18 && v < 9.2e18 ? (long)v : 0;
 }
 
 static const char *str(const json_t *o, const char *key)
@@ -524,7 +527,10 @@ static int folded_report(FILE *out, const struct report *r)
 				fprintf(m, ";%s", w.syscall);
 			/* weight in microseconds, after a tab to sort by stack
 			 */
-			fprintf(m, "\t%lld", (long long)llround(w.ms * 1e3));
+			fprintf(m, "\t%lld",
+				w.ms > 0 && w.ms < 9.2e15
+					? (long long)llround(w.ms * 1e3)
+					: 0LL);
 			fclose(m);
 			if (line)
 				lines[n++] = line;
@@ -721,7 +727,8 @@ static int pprof_report(FILE *out, const struct report *r)
 
 		for (int k = 0; k < nw && si < nsamples; k++) {
 			const struct wstack *w = &ws[k];
-			int64_t ns = (int64_t)llround(w->ms * 1e6);
+			double d = w->ms * 1e6;
+			int64_t ns = d > 0 && d < 9.2e18 ? (int64_t)d : 0;
 			struct pprof_frame *mine = fr + fi;
 
 			if (fi + (size_t)w->n > nframes)
