@@ -21,7 +21,7 @@ static const char usage[] =
 	"FILE\n"
 	"       asyncprobe report FILE [--format "
 	"text|json|folded|speedscope|pprof|html]\n"
-	"                  [-o OUT]\n"
+	"                  [-o OUT] [--partial]\n"
 	"\n"
 	"Find event-loop stalls, blocking syscalls and task churn in a\n"
 	"running asyncio (CPython) process, and name the Python line that\n"
@@ -58,6 +58,8 @@ static const char usage[] =
 	"                              folded, speedscope, pprof, html\n"
 	"  -o, --output FILE           record: the file to write; report:\n"
 	"                              where to write (default stdout)\n"
+	"      --partial               report: a truncated or damaged record\n"
+	"                              anyway, up to the damage\n"
 	"  -c, --churn-threshold N     report task churn above N tasks\n"
 	"                              created per second (default 1000)\n"
 	"      --sample-period MS      loop CPU time between stack samples\n"
@@ -155,6 +157,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "hooks", required_argument, NULL, 'H' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "partial", no_argument, NULL, 'P' },
 		{ "match", required_argument, NULL, 'm' },
 		{ "rescan", required_argument, NULL, 'R' },
 		{ "top-sites", required_argument, NULL, 'T' },
@@ -356,6 +359,9 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 				return AP_PARSE_ERROR;
 			}
 			break;
+		case 'P':
+			o->partial = 1;
+			break;
 		case 'o':
 			if (!optarg[0]) {
 				fprintf(err, "asyncprobe: -o needs a file "
@@ -426,6 +432,11 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			return AP_PARSE_ERROR;
 		}
 		return AP_PARSE_OK;
+	}
+	if (o->partial && o->command != AP_CMD_REPORT) {
+		fprintf(err, "asyncprobe: --partial is for `asyncprobe "
+			     "report`\n");
+		return AP_PARSE_ERROR;
 	}
 	if (o->command == AP_CMD_TOP && o->listen) {
 		fprintf(err, "asyncprobe: `asyncprobe top` is a view: no "

@@ -39,8 +39,9 @@
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
 #define MAX_SITES 256	 /* call sites counted apart for the metrics */
 #define AP_RING_SMALL (1u << 20)
-#define RECENT 32 /* findings kept for the live view */
-#define WSTACKS 8 /* distinct sampled stacks a recorded stall keeps */
+#define RECENT 32      /* findings kept for the live view */
+#define WSTACKS 8      /* distinct sampled stacks a recorded stall keeps */
+#define LOOP_STATS_S 5 /* records: loop counters this often */
 
 enum loop_state { LOOP_PENDING, LOOP_CONFIRMED, LOOP_REJECTED };
 
@@ -1132,6 +1133,69 @@ static uint64_t events_lost(struct collector *c)
 	return sum;
 }
 
+/* Each confirmed loop as of @end (the wait or iteration going on then
+ * counts too) into @ls; returns how many. */
+static int loops_fill(struct collector *c, double end,
+		      struct ap_loop_summary *ls)
+{
+	uint64_t now = (uint64_t)(end * 1e9);
+	int n = 0;
+
+	for (int i = 0; ls && i < c->nloops; i++) {
+		struct loop_rec *lr = &c->loops[i];
+		struct ap_loop l;
+
+		if (lr->state != LOOP_CONFIRMED ||
+		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+					 sizeof(lr->tid), &l, sizeof(l), 0))
+			continue;
+		if (l.busy_start && now > l.busy_start) {
+			if (l.sel_sleep)
+				l.idle_ns += now - l.busy_start;
+			else
+				l.busy_ns += now - l.busy_start;
+		}
+		ls[n++] = (struct ap_loop_summary){
+			.tid = lr->tid,
+			.ns_tid = ns_tid_of(c, lr->tid),
+			.iterations = l.iterations,
+			.busy_ms = l.busy_ns / 1e6,
+			.idle_ms = l.idle_ns / 1e6,
+			.max_iteration_ms = l.max_busy_ns / 1e6,
+			.gil_wait_ms = l.gil_wait_ns / 1e6,
+			.gil_waits = l.gil_waits,
+			/* timed by USDT, else each sample stands for one
+			 * period */
+			.gc_ms = c->gc_usdt ? l.gc_pause_ns / 1e6
+					    : l.gc_samples * c->o->sample_ms,
+			.gc_timed = c->gc_usdt,
+			.gc_pauses = l.gc_pauses,
+			.gc_pause_max_ms = l.gc_pause_max_ns / 1e6,
+			.gc_gen_pauses = { l.gc_gen_pauses[0],
+					   l.gc_gen_pauses[1],
+					   l.gc_gen_pauses[2] },
+			.cpu_samples = l.samples,
+			.stalls = lr->stalls,
+			.blocking_syscalls = lr->blocks,
+		};
+	}
+	return n;
+}
+
+/* Records: the loops' counters every LOOP_STATS_S, so that a recording
+ * cut short still tells how busy the loops were. */
+static void loop_stats_record(struct collector *c)
+{
+	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
+	double now = now_s();
+	int n = loops_fill(c, now, ls);
+
+	if (n)
+		output__loop_stats(c->o->out, c->target.pid, c->target.ns_pid,
+				   now, c->start_ts, ls, n);
+	free(ls);
+}
+
 static void summary_print(struct collector *c, double end)
 {
 	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
@@ -1157,48 +1221,7 @@ static void summary_print(struct collector *c, double end)
 		for (int i = 0; i < 3; i++)
 			s.gc_collections[i] -= c->gc_first[i];
 	}
-
-	for (int i = 0; ls && i < c->nloops; i++) {
-		struct loop_rec *lr = &c->loops[i];
-		struct ap_loop l;
-
-		uint64_t now = (uint64_t)(end * 1e9);
-
-		if (lr->state != LOOP_CONFIRMED ||
-		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-					 sizeof(lr->tid), &l, sizeof(l), 0))
-			continue;
-		/* the wait or the iteration going on now counts too */
-		if (l.busy_start && now > l.busy_start) {
-			if (l.sel_sleep)
-				l.idle_ns += now - l.busy_start;
-			else
-				l.busy_ns += now - l.busy_start;
-		}
-		ls[s.nloops++] = (struct ap_loop_summary){
-			.tid = lr->tid,
-			.ns_tid = ns_tid_of(c, lr->tid),
-			.iterations = l.iterations,
-			.busy_ms = l.busy_ns / 1e6,
-			.idle_ms = l.idle_ns / 1e6,
-			.max_iteration_ms = l.max_busy_ns / 1e6,
-			.gil_wait_ms = l.gil_wait_ns / 1e6,
-			.gil_waits = l.gil_waits,
-			/* timed by USDT, else each sample stands for one
-			 * period */
-			.gc_ms = c->gc_usdt ? l.gc_pause_ns / 1e6
-					    : l.gc_samples * c->o->sample_ms,
-			.gc_timed = c->gc_usdt,
-			.gc_pauses = l.gc_pauses,
-			.gc_pause_max_ms = l.gc_pause_max_ns / 1e6,
-			.gc_gen_pauses = { l.gc_gen_pauses[0],
-					   l.gc_gen_pauses[1],
-					   l.gc_gen_pauses[2] },
-			.cpu_samples = l.samples,
-			.stalls = lr->stalls,
-			.blocking_syscalls = lr->blocks,
-		};
-	}
+	s.nloops = loops_fill(c, end, ls);
 	output__summary(c->o->out, c->o->format, &s);
 	free(ls);
 }
@@ -1357,6 +1380,9 @@ void collector__tick(struct collector *c, unsigned long ticks)
 	loops_watch(c, false);
 	churn__tick(c->churn, now_s());
 	gc_tick(c, now_s());
+	if (c->o->command == AP_CMD_RECORD &&
+	    ticks % (LOOP_STATS_S * 1000 / AP_TICK_MS) == 0)
+		loop_stats_record(c);
 	if (ticks % (1000 / AP_TICK_MS) == 0) {
 		pysym__new_epoch(c->sym);
 		threads_refresh(c);

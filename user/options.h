@@ -37,6 +37,7 @@ struct ap_options {
 	const char *output; /* -o FILE: record / report output */
 	const char *record; /* report: the record file to read */
 	const char *title;  /* report: what it is of (NULL: the file) */
+	int partial;	    /* report: what a damaged file holds, anyway */
 	FILE *out;	    /* where findings go: stdout, or the record */
 	int argc;	    /* as given, for the record's header */
 	char **argv;

@@ -480,6 +480,55 @@ static void summary_tasks_text(FILE *f, const struct ap_task_summary *t,
 	}
 }
 
+/* One loop's counters, as the summary and loop_stats events carry them. */
+static json_t *loop_summary_json(const struct ap_loop_summary *l)
+{
+	json_t *lo;
+
+	lo = json_pack("{s:i, s:I, s:f, s:f, s:f, s:I, s:I}", "tid",
+		       (int)l->tid, "iterations", (json_int_t)l->iterations,
+		       "busy_ms", l->busy_ms, "idle_ms", l->idle_ms,
+		       "max_iteration_ms", l->max_iteration_ms, "stalls",
+		       (json_int_t)l->stalls, "blocking_syscalls",
+		       (json_int_t)l->blocking_syscalls);
+	if (l->ns_tid && l->ns_tid != l->tid)
+		json_object_set_new(lo, "ns_tid", json_integer(l->ns_tid));
+	json_object_set_new(lo, "gil_wait_ms", json_real(l->gil_wait_ms));
+	json_object_set_new(lo, "gil_waits",
+			    json_integer((json_int_t)l->gil_waits));
+	json_object_set_new(lo, "gc_ms", json_real(l->gc_ms));
+	json_object_set_new(lo, "gc_timing",
+			    json_string(l->gc_timed ? "usdt" : "sampled"));
+	if (l->gc_timed) {
+		json_object_set_new(lo, "gc_pauses",
+				    json_integer((json_int_t)l->gc_pauses));
+		json_object_set_new(lo, "gc_pause_max_ms",
+				    json_real(l->gc_pause_max_ms));
+		json_object_set_new(lo, "gc_pauses_by_generation",
+				    json_pack("[I, I, I]",
+					      (json_int_t)l->gc_gen_pauses[0],
+					      (json_int_t)l->gc_gen_pauses[1],
+					      (json_int_t)l->gc_gen_pauses[2]));
+	}
+	json_object_set_new(lo, "cpu_samples",
+			    json_integer((json_int_t)l->cpu_samples));
+	return lo;
+}
+
+void output__loop_stats(FILE *f, pid_t pid, pid_t ns_pid, double ts,
+			double start_ts, const struct ap_loop_summary *ls,
+			int n)
+{
+	json_t *o = common("loop_stats", ts, pid, ns_pid);
+	json_t *loops = json_array();
+
+	json_object_set_new(o, "start_ts", json_real(start_ts));
+	for (int i = 0; i < n; i++)
+		json_array_append_new(loops, loop_summary_json(&ls[i]));
+	json_object_set_new(o, "loops", loops);
+	json_emit(f, o);
+}
+
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 {
 	if (fmt == AP_FMT_JSON) {
@@ -488,51 +537,9 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 
 		json_object_set_new(o, "start_ts", json_real(s->start_ts));
 		json_object_set_new(o, "end_ts", json_real(s->end_ts));
-		for (int i = 0; i < s->nloops; i++) {
-			const struct ap_loop_summary *l = &s->loops[i];
-			json_t *lo;
-
-			lo = json_pack("{s:i, s:I, s:f, s:f, s:f, s:I, s:I}",
-				       "tid", (int)l->tid, "iterations",
-				       (json_int_t)l->iterations, "busy_ms",
-				       l->busy_ms, "idle_ms", l->idle_ms,
-				       "max_iteration_ms", l->max_iteration_ms,
-				       "stalls", (json_int_t)l->stalls,
-				       "blocking_syscalls",
-				       (json_int_t)l->blocking_syscalls);
-			if (l->ns_tid && l->ns_tid != l->tid)
-				json_object_set_new(lo, "ns_tid",
-						    json_integer(l->ns_tid));
-			json_object_set_new(lo, "gil_wait_ms",
-					    json_real(l->gil_wait_ms));
-			json_object_set_new(
-				lo, "gil_waits",
-				json_integer((json_int_t)l->gil_waits));
-			json_object_set_new(lo, "gc_ms", json_real(l->gc_ms));
-			json_object_set_new(
-				lo, "gc_timing",
-				json_string(l->gc_timed ? "usdt" : "sampled"));
-			if (l->gc_timed) {
-				json_object_set_new(
-					lo, "gc_pauses",
-					json_integer((json_int_t)l->gc_pauses));
-				json_object_set_new(
-					lo, "gc_pause_max_ms",
-					json_real(l->gc_pause_max_ms));
-				json_object_set_new(
-					lo, "gc_pauses_by_generation",
-					json_pack(
-						"[I, I, I]",
-						(json_int_t)l->gc_gen_pauses[0],
-						(json_int_t)l->gc_gen_pauses[1],
-						(json_int_t)
-							l->gc_gen_pauses[2]));
-			}
-			json_object_set_new(
-				lo, "cpu_samples",
-				json_integer((json_int_t)l->cpu_samples));
-			json_array_append_new(loops, lo);
-		}
+		for (int i = 0; i < s->nloops; i++)
+			json_array_append_new(loops,
+					      loop_summary_json(&s->loops[i]));
 		json_object_set_new(o, "loops", loops);
 		json_object_set_new(o, "stalls", json_integer(s->stalls));
 		json_object_set_new(o, "blocking_syscalls",

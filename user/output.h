@@ -151,6 +151,11 @@ struct ap_summary {
 /* A newly found loop thread: event "loop", with its stack. */
 void output__loop(FILE *f, enum ap_format fmt, const struct ap_finding *x);
 void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x);
+/* Records: the loops' counters so far (JSON only, every few seconds). */
+void output__loop_stats(FILE *f, pid_t pid, pid_t ns_pid, double ts,
+			double start_ts, const struct ap_loop_summary *ls,
+			int n);
+
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s);
 void output__churn(FILE *f, enum ap_format fmt, const struct ap_churn *x);
 void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x);

@@ -168,8 +168,8 @@ static int line_read(struct record_reader *r, char *err, size_t errlen)
 	if (errnum == Z_BUF_ERROR || (len && errnum == Z_OK)) {
 		snprintf(err, errlen,
 			 "%s is truncated after line %lu (the recording was "
-			 "cut short); `zcat %s` shows what it holds",
-			 r->path, r->lineno, r->path);
+			 "cut short)",
+			 r->path, r->lineno);
 		return -1;
 	}
 	if (errnum != Z_OK && errnum != Z_STREAM_END) {

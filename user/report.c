@@ -168,6 +168,20 @@ static int report_load(struct report *r, char *err, size_t errlen)
 		}
 	}
 	record__free(rd);
+	if (rc < 0 && r->o->partial && r->nevents) {
+		fprintf(stderr,
+			"asyncprobe: warning: %s; reporting the %zu "
+			"events before that\n",
+			err, r->nevents);
+		rc = 0;
+	} else if (rc < 0 && r->nevents) {
+		size_t len = strlen(err);
+
+		snprintf(err + len, errlen - len,
+			 "; `asyncprobe report --partial` reports the %zu "
+			 "events before that",
+			 r->nevents);
+	}
 	for (int i = 0; rc == 0 && i < r->npending; i++)
 		if (found_add(r, r->pending[i]))
 			rc = -1;
@@ -297,21 +311,11 @@ static void text_culprits(FILE *out, const struct report *r, bool stall)
 	free(c);
 }
 
-static void text_summary(FILE *out, const json_t *s)
+static void text_loops(FILE *out, const json_t *loops)
 {
-	const json_t *loops = json_object_get(s, "loops");
-	double secs = num(s, "end_ts") - num(s, "start_ts");
 	const json_t *l;
 	size_t i;
 
-	fprintf(out,
-		"\nPID %ld (Python %s): %.1f s watched, %ld stalls, %ld "
-		"blocking syscalls",
-		inum(s, "pid"), str(s, "python"), secs, inum(s, "stalls"),
-		inum(s, "blocking_syscalls"));
-	if (inum(s, "events_lost"))
-		fprintf(out, ", %ld events LOST", inum(s, "events_lost"));
-	fputc('\n', out);
 	if (!json_array_size(loops))
 		fprintf(out, "  no asyncio event loop ran\n");
 	json_array_foreach(loops, i, l)
@@ -326,6 +330,22 @@ static void text_summary(FILE *out, const json_t *s)
 			all, inum(l, "iterations"), num(l, "max_iteration_ms"),
 			num(l, "gil_wait_ms"), num(l, "gc_ms"));
 	}
+}
+
+static void text_summary(FILE *out, const json_t *s)
+{
+	const json_t *loops = json_object_get(s, "loops");
+	double secs = num(s, "end_ts") - num(s, "start_ts");
+
+	fprintf(out,
+		"\nPID %ld (Python %s): %.1f s watched, %ld stalls, %ld "
+		"blocking syscalls",
+		inum(s, "pid"), str(s, "python"), secs, inum(s, "stalls"),
+		inum(s, "blocking_syscalls"));
+	if (inum(s, "events_lost"))
+		fprintf(out, ", %ld events LOST", inum(s, "events_lost"));
+	fputc('\n', out);
+	text_loops(out, loops);
 	if (json_object_get(s, "tasks_created"))
 		fprintf(out,
 			"  tasks: %ld created (peak %.0f/s), %ld finished, %ld "
@@ -340,7 +360,7 @@ static void text_report(FILE *out, const struct report *r)
 {
 	time_t created = (time_t)inum(r->header, "created");
 	const json_t *argv = json_object_get(r->header, "argv");
-	int churns = 0, leaks = 0, summaries = 0;
+	int churns = 0, leaks = 0;
 	double peak = 0;
 	char when[64] = "?";
 	struct tm tm;
@@ -362,7 +382,6 @@ static void text_report(FILE *out, const struct report *r)
 
 		if (is_kind(ev, "summary")) {
 			text_summary(out, ev);
-			summaries++;
 		} else if (is_kind(ev, "task_churn")) {
 			churns++;
 			if (num(ev, "peak_rate_per_s") > peak)
@@ -371,9 +390,32 @@ static void text_report(FILE *out, const struct report *r)
 			leaks++;
 		}
 	}
-	if (!summaries)
-		fprintf(out, "\n(no summary: the recording was stopped "
-			     "before it ended)\n");
+	/* cut short: the loops as their last loop_stats left them */
+	for (int p = 0; p < r->npids; p++) {
+		const json_t *last = NULL;
+		bool summed = false;
+
+		for (size_t i = 0; i < r->nevents; i++) {
+			const json_t *ev = r->events[i];
+
+			if (inum(ev, "pid") != r->pids[p])
+				continue;
+			summed |= is_kind(ev, "summary");
+			if (is_kind(ev, "loop_stats"))
+				last = ev;
+		}
+		if (summed)
+			continue;
+		fprintf(out,
+			"\nPID %ld: no summary (the recording was cut short); "
+			"its loops after %.1f s:\n",
+			r->pids[p],
+			last ? num(last, "ts") - num(last, "start_ts") : 0.0);
+		if (last)
+			text_loops(out, json_object_get(last, "loops"));
+		else
+			fprintf(out, "  nothing recorded about its loops\n");
+	}
 	text_culprits(out, r, true);
 	text_culprits(out, r, false);
 	fprintf(out, "\nTask churn: ");

@@ -987,6 +987,43 @@ def t_live_formats():
         wl.wait()
 
 
+def t_record_cut_short():
+    """A recorder killed mid-run leaves a file that reads to its last second."""
+    tmp = tempfile.mkdtemp(prefix="asyncprobe-cut-")
+    rec = os.path.join(tmp, "cut.aprec")
+    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "cut-test"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        probe = subprocess.Popen([PROBE, "record", "-p", str(wl.pid), "-o", rec],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(6.5)
+        probe.kill()
+        probe.wait()
+        rc, text, err = cli(["report", rec])
+        # the gzip stream has no end: the report says so, once
+        assert rc == 1 and "is truncated after line" in err and "--partial" in err, (rc, err)
+        rc, text, err = cli(["report", "--partial", rec])
+        assert rc == 0 and "warning: " in err, (rc, err)
+        assert "no summary (the recording was cut short); its loops after" in text, text
+        assert re.search(r"loop tid %d: \d+%% busy" % wl.pid, text), text
+        assert "stall_here (workloads/service.py:%d)" % marker_line("svc_stall", SERVICE) in text
+        with gzip.open(rec, "rt") as f:
+            lines = []
+            try:
+                for l in f:
+                    lines.append(l)
+            except EOFError:
+                pass
+        events = [json.loads(l) for l in lines if l.endswith("\n")]
+        assert any(e["event"] == "loop_stats" for e in events), [e["event"] for e in events]
+        assert any(e["event"] == "stall" for e in events)
+    finally:
+        wl.kill()
+        wl.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def t_record_bad_files():
     """Broken record files get one clear line and exit 1, never a crash."""
     tmp = tempfile.mkdtemp(prefix="asyncprobe-bad-")
@@ -1045,7 +1082,7 @@ def t_record_bad_files():
 GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_unsupported_python,
           t_cli_bad_args,
           t_cli_no_privilege, t_cli_target_exits, t_record_report, t_record_bad_files,
-          t_top, t_live_formats]
+          t_top, t_live_formats, t_record_cut_short]
 
 
 def main():
