@@ -317,8 +317,9 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 {
 	struct ap_frame frames[AP_MAX_FRAMES];
 	struct py_frame_info info[AP_MAX_FRAMES];
+	struct ap_loop before, after;
 	uint64_t tstate;
-	bool asyncio = false;
+	bool asyncio = false, asleep;
 	int n;
 
 	if (lr->state != LOOP_PENDING)
@@ -331,7 +332,18 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 			return;
 		}
 	}
+	/* asleep in its wait (seen by the kernel, not just seeded) before
+	 * and after the walk, in the same iteration: the chain was still */
+	asleep = !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+				       sizeof(lr->tid), &before, sizeof(before),
+				       0) &&
+		 before.sel_sleep && before.iterations;
 	n = py_target__walk(&c->target, tstate, frames, AP_MAX_FRAMES);
+	asleep = asleep &&
+		 !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+				       sizeof(lr->tid), &after, sizeof(after),
+				       0) &&
+		 after.sel_sleep && after.iter_seq == before.iter_seq;
 	if (n > 0) {
 		stack_resolve(c, frames, n, info);
 		for (int i = 0; i < n && !asyncio; i++)
@@ -341,13 +353,18 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 			asyncio = target_has_uvloop(c);
 	}
 	if (!asyncio) {
-		struct ap_loop l;
-
-		/* asleep in its wait, the stack read was stable: final */
-		if (n > 0 &&
-		    !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-					  sizeof(lr->tid), &l, sizeof(l), 0) &&
-		    l.sel_sleep)
+		if (c->o->verbose > 1)
+			fprintf(stderr,
+				"asyncprobe: thread %u: %d frames, innermost "
+				"%s (%s), outermost %s (%s)\n",
+				lr->tid, n, n > 0 ? info[0].function : "-",
+				n > 0 ? info[0].file : "-",
+				n > 0 ? info[n - 1].function : "-",
+				n > 0 ? info[n - 1].file : "-");
+		/* a stack read while it runs can be cut short (a coroutine
+		 * being resumed has no caller yet): only a still one is final
+		 */
+		if (n > 0 && asleep)
 			lr->tries = CONFIRM_TRIES;
 		if (++lr->tries >= CONFIRM_TRIES)
 			loop_reject(c, lr);

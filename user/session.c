@@ -373,7 +373,7 @@ static void progress_print(struct session *s)
 	}
 	fprintf(stderr, "\rrecording %.0f s", mono_s() - s->begin);
 	if (s->o->duration_s > 0)
-		fprintf(stderr, " of %.0f", s->o->duration_s);
+		fprintf(stderr, " of %g", s->o->duration_s);
 	fprintf(stderr,
 		": %d process%s, %llu stalls, %llu blocking syscalls \033[K",
 		s->ntargets, s->ntargets == 1 ? "" : "es",

@@ -1024,6 +1024,29 @@ def t_record_cut_short():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def t_record_progress():
+    """On a terminal, record shows how far it is and what it found."""
+    if not shutil.which("script"):
+        raise Skip("script (util-linux) not installed")
+    tmp = tempfile.mkdtemp(prefix="asyncprobe-progress-")
+    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "progress-test"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        cmd = "%s record -p %d -d 2.5 -o %s/p.aprec" % (PROBE, wl.pid, tmp)
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
+                           timeout=30)
+        out = r.stdout.decode(errors="replace")
+        assert r.returncode == 0, r
+        # one line, redrawn in place
+        assert re.search(r"\rrecording \d s of 2.5: 1 process, [1-9]\d* stalls, \d+ blocking syscalls",
+                         out), repr(out[-600:])
+    finally:
+        wl.kill()
+        wl.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def t_record_bad_files():
     """Broken record files get one clear line and exit 1, never a crash."""
     tmp = tempfile.mkdtemp(prefix="asyncprobe-bad-")
@@ -1082,7 +1105,7 @@ def t_record_bad_files():
 GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_unsupported_python,
           t_cli_bad_args,
           t_cli_no_privilege, t_cli_target_exits, t_record_report, t_record_bad_files,
-          t_top, t_live_formats, t_record_cut_short]
+          t_top, t_live_formats, t_record_cut_short, t_record_progress]
 
 
 def main():
