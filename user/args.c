@@ -117,6 +117,27 @@ static bool reports(const struct ap_options *o)
 	return o->command == AP_CMD_REPORT || o->command == AP_CMD_WATCH;
 }
 
+/* --format's names, by enum ap_format; past JSON only where reports() */
+static const char *const format_names[] = {
+	[AP_FMT_TEXT] = "text",	    [AP_FMT_JSON] = "json",
+	[AP_FMT_FOLDED] = "folded", [AP_FMT_SPEEDSCOPE] = "speedscope",
+	[AP_FMT_PPROF] = "pprof",   [AP_FMT_HTML] = "html",
+};
+
+static int format_parse(const char *name, struct ap_options *o)
+{
+	for (size_t i = 0; i < sizeof(format_names) / sizeof(*format_names);
+	     i++) {
+		if (strcmp(name, format_names[i]))
+			continue;
+		if (i > AP_FMT_JSON && !reports(o))
+			return -1;
+		o->format = (enum ap_format)i;
+		return 0;
+	}
+	return -1;
+}
+
 /* [ADDR:]PORT with a port in range; the address is resolved later. */
 static int listen_check(const char *s)
 {
@@ -337,20 +358,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			}
 			break;
 		case 'f':
-			if (!strcmp(optarg, "text")) {
-				o->format = AP_FMT_TEXT;
-			} else if (!strcmp(optarg, "json")) {
-				o->format = AP_FMT_JSON;
-			} else if (reports(o) && !strcmp(optarg, "folded")) {
-				o->format = AP_FMT_FOLDED;
-			} else if (reports(o) &&
-				   !strcmp(optarg, "speedscope")) {
-				o->format = AP_FMT_SPEEDSCOPE;
-			} else if (reports(o) && !strcmp(optarg, "pprof")) {
-				o->format = AP_FMT_PPROF;
-			} else if (reports(o) && !strcmp(optarg, "html")) {
-				o->format = AP_FMT_HTML;
-			} else {
+			if (format_parse(optarg, o)) {
 				fprintf(err,
 					"asyncprobe: unknown format '%s': use "
 					"%s\n",
@@ -454,10 +462,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		fprintf(err,
 			"asyncprobe: --format %s is written at the end of "
 			"a run: not with --listen or --match\n",
-			o->format == AP_FMT_FOLDED	 ? "folded"
-			: o->format == AP_FMT_SPEEDSCOPE ? "speedscope"
-			: o->format == AP_FMT_PPROF	 ? "pprof"
-							 : "html");
+			format_names[o->format]);
 		return AP_PARSE_ERROR;
 	}
 	if (o->output && o->command != AP_CMD_RECORD &&

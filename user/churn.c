@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 #include "churn.h"
 #include "pytasks.h"
 
@@ -141,14 +142,6 @@ static void sleep_ms(double ms)
 	struct timespec ts = { 0, (long)(ms * 1e6) };
 
 	nanosleep(&ts, NULL);
-}
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static uint64_t created(const struct churn *ch)
@@ -301,16 +294,16 @@ static void walk(struct churn *ch, double now)
 	int n;
 
 	if (ch->counter_ok) {
-		t0 = mono();
+		t0 = clock__mono();
 		sleep_ms(1);
 		cohort = counter_read(ch) && ch->epoch == epoch0;
 		cb = ch->counter;
 		/* descheduled for long: the window is not 1 ms */
-		if (mono() - t0 > 2e-3)
+		if (clock__mono() - t0 > 2e-3)
 			cohort = false;
 		sleep_ms(1);
 	}
-	t0 = mono();
+	t0 = clock__mono();
 	/* keep the last walk's named tasks to see which ones are new */
 	tmp = ch->named_prev;
 	tcap = ch->cap_named_prev;
@@ -329,7 +322,7 @@ static void walk(struct churn *ch, double now)
 	for (int i = 0; i < ch->nloops; i++)
 		if (ch->loops[i].alive > ch->loops[i].alive_max)
 			ch->loops[i].alive_max = ch->loops[i].alive;
-	cost = mono() - t0;
+	cost = clock__mono() - t0;
 	ch->last_cost = cost;
 	/* spend at most 1/WALK_BUDGET of the time walking */
 	ch->next_walk =
@@ -461,7 +454,7 @@ void churn__tick(struct churn *ch, double now)
 		walk(ch, now);
 		for (int i = 1; i < PROBES_MAX && ch->last_cost < PROBE_CHEAP_S;
 		     i++)
-			walk(ch, mono());
+			walk(ch, clock__mono());
 	}
 	/* creation rate over the last second */
 	ch->ring[ch->rhead] = (typeof(ch->ring[0])){ now, created(ch) };

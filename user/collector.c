@@ -20,6 +20,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "asyncprobe.h"
 #include "asyncprobe.skel.h"
 #include "churn.h"
@@ -119,14 +120,6 @@ struct collector {
 	int nrecent, recent_head;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static struct loop_rec *loop_find(struct collector *c, uint32_t tid)
 {
 	for (int i = 0; i < c->nloops; i++)
@@ -148,6 +141,32 @@ static struct loop_rec *loop_add(struct collector *c, uint32_t tid)
 	lr->tid = tid;
 	lr->perf_fd = -1;
 	return lr;
+}
+
+/* A confirmed loop's counters as the kernel has them now. */
+static bool loop_read(struct collector *c, const struct loop_rec *lr,
+		      struct ap_loop *l)
+{
+	return lr->state == LOOP_CONFIRMED &&
+	       !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
+				     sizeof(lr->tid), l, sizeof(*l), 0);
+}
+
+/* Count the wait or the iteration going on at @now into @l's idle or busy
+ * time; returns how long that iteration has run (0: it waits). */
+static uint64_t loop_until(struct ap_loop *l, uint64_t now)
+{
+	uint64_t d;
+
+	if (!l->busy_start || now <= l->busy_start)
+		return 0;
+	d = now - l->busy_start;
+	if (l->sel_sleep) {
+		l->idle_ns += d;
+		return 0;
+	}
+	l->busy_ns += d;
+	return d;
 }
 
 /* --- thread states ------------------------------------------------- */
@@ -379,7 +398,7 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 			     .ns_pid = c->target.ns_pid,
 			     .tid = lr->tid,
 			     .ns_tid = ns_tid_of(c, lr->tid),
-			     .ts = now_s(),
+			     .ts = clock__mono(),
 			     .stack = { .n = n, .frames = info },
 		     });
 }
@@ -435,7 +454,7 @@ static void loops_seed(struct collector *c)
 			continue;
 		init.loop_fd = init.kind == AP_SEL_EPOLL ? (int32_t)arg0 : -1;
 		/* idle from now on: bpf_ktime_get_ns() is CLOCK_MONOTONIC */
-		init.busy_start = (uint64_t)(now_s() * 1e9);
+		init.busy_start = (uint64_t)(clock__mono() * 1e9);
 		if (bpf_map__update_elem(c->skel->maps.loops, &tid, sizeof(tid),
 					 &init, sizeof(init), BPF_NOEXIST))
 			continue;
@@ -694,14 +713,10 @@ static bool gc_since(struct collector *c, double start, uint64_t out[3])
 static void recent_add(struct collector *c, const struct ap_finding *f)
 {
 	struct ap_recent *r = &c->recent[c->recent_head];
-	const struct py_frame_info *fr = NULL;
-
-	for (int i = 0; i < f->stack.n && !fr; i++)
-		if (!output__is_library(f->stack.frames[i].file))
-			fr = &f->stack.frames[i];
-	if (!fr && f->stack.n)
-		fr = &f->stack.frames[0];
-	r->ts = now_s();
+	int app = output__app_frame(f->stack.frames, f->stack.n);
+	const struct py_frame_info *fr =
+		app >= 0 ? &f->stack.frames[app] : NULL;
+	r->ts = clock__mono();
 	r->ms = f->duration_ms;
 	r->stall = !strcmp(f->event, "stall");
 	snprintf(r->what, sizeof(r->what), "%s%s", r->stall ? "" : f->syscall,
@@ -927,7 +942,7 @@ static void loops_watch(struct collector *c, bool final)
 	static struct ap_event e;
 	char tname[PYSYM_NAME_MAX];
 	const uint8_t *task_snap;
-	uint64_t now = (uint64_t)(now_s() * 1e9), task;
+	uint64_t now = (uint64_t)(clock__mono() * 1e9), task;
 	uint64_t min_stall = (uint64_t)(c->o->stall_ms * 1e6);
 	uint64_t min_block = (uint64_t)(c->o->syscall_ms * 1e6);
 
@@ -943,9 +958,7 @@ static void loops_watch(struct collector *c, bool final)
 		struct ap_loop l;
 		uint32_t n = 0;
 
-		if (lr->state != LOOP_CONFIRMED ||
-		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-					 sizeof(lr->tid), &l, sizeof(l), 0))
+		if (!loop_read(c, lr, &l))
 			continue;
 		/* blocked in a syscall right now */
 		if (l.blk_start && l.blk_out && now > l.blk_start &&
@@ -1162,16 +1175,9 @@ static int loops_fill(struct collector *c, double end,
 		struct loop_rec *lr = &c->loops[i];
 		struct ap_loop l;
 
-		if (lr->state != LOOP_CONFIRMED ||
-		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-					 sizeof(lr->tid), &l, sizeof(l), 0))
+		if (!loop_read(c, lr, &l))
 			continue;
-		if (l.busy_start && now > l.busy_start) {
-			if (l.sel_sleep)
-				l.idle_ns += now - l.busy_start;
-			else
-				l.busy_ns += now - l.busy_start;
-		}
+		loop_until(&l, now);
 		ls[n++] = (struct ap_loop_summary){
 			.tid = lr->tid,
 			.ns_tid = ns_tid_of(c, lr->tid),
@@ -1204,7 +1210,7 @@ static int loops_fill(struct collector *c, double end,
 static void loop_stats_record(struct collector *c)
 {
 	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
-	double now = now_s();
+	double now = clock__mono();
 	int n = loops_fill(c, now, ls);
 
 	if (n)
@@ -1326,7 +1332,7 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 	}
 	/* the collector's counters before any finding can start */
 	if (!py_target__gc_stats(&c->target, &c->gc_stats))
-		gc_tick(c, now_s());
+		gc_tick(c, clock__mono());
 	threads_refresh(c);
 	loops_seed(c);
 	if (c->nthreads == 0) {
@@ -1342,7 +1348,7 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 		}
 	}
 	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	c->start_ts = now_s();
+	c->start_ts = clock__mono();
 	churn__tick(c->churn, c->start_ts);
 	return c;
 fail:
@@ -1395,8 +1401,8 @@ void collector__tick(struct collector *c, unsigned long ticks)
 	/* samples are queued without a wakeup */
 	ring_buffer__consume(c->rb);
 	loops_watch(c, false);
-	churn__tick(c->churn, now_s());
-	gc_tick(c, now_s());
+	churn__tick(c->churn, clock__mono());
+	gc_tick(c, clock__mono());
 	if (c->o->command == AP_CMD_RECORD &&
 	    ticks % (LOOP_STATS_S * 1000 / AP_TICK_MS) == 0)
 		loop_stats_record(c);
@@ -1412,7 +1418,7 @@ void collector__finish(struct collector *c)
 {
 	ring_buffer__consume(c->rb);
 	loops_watch(c, true);
-	summary_print(c, now_s());
+	summary_print(c, clock__mono());
 }
 
 void collector__counts(const struct collector *c, uint64_t *stalls,
@@ -1431,27 +1437,17 @@ void collector__metrics(struct collector *c, struct ap_target_metrics *m)
 	for (int i = 0; i < c->nloops; i++) {
 		struct loop_rec *lr = &c->loops[i];
 		struct ap_loop_metrics *lm = &c->loop_metrics[n];
-		uint64_t now = (uint64_t)(now_s() * 1e9);
+		uint64_t now = (uint64_t)(clock__mono() * 1e9);
 		struct ap_loop l;
 
-		if (lr->state != LOOP_CONFIRMED ||
-		    bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-					 sizeof(lr->tid), &l, sizeof(l), 0))
+		if (!loop_read(c, lr, &l))
 			continue;
 		memset(lm, 0, sizeof(*lm));
 		lm->tid = lr->tid;
+		lm->lag_sum_ns = l.busy_ns; /* the iterations that ended */
+		lm->current_ns = loop_until(&l, now);
 		lm->busy_ns = l.busy_ns;
 		lm->idle_ns = l.idle_ns;
-		lm->lag_sum_ns = l.busy_ns;
-		/* the wait or the iteration going on now counts too */
-		if (l.busy_start && now > l.busy_start) {
-			if (l.sel_sleep) {
-				lm->idle_ns += now - l.busy_start;
-			} else {
-				lm->busy_ns += now - l.busy_start;
-				lm->current_ns = now - l.busy_start;
-			}
-		}
 		/* a wakeup between the read and now: never go back */
 		if (lm->busy_ns < lr->busy_out)
 			lm->busy_ns = lr->busy_out;

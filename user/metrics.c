@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 #include "metrics.h"
 #include "output.h"
 
@@ -22,8 +23,7 @@ struct render {
 	FILE *out;
 	struct family *fam;
 	const struct ap_target_metrics *t;
-	const char *metric; /* for the sitetab callback */
-	bool sum;	    /* the callback writes the sum, not the count */
+	bool sum; /* the callback writes the sum, not the count */
 };
 
 const char *metrics__escape(const char *s, char *buf, size_t len)
@@ -48,16 +48,12 @@ const char *metrics__escape(const char *s, char *buf, size_t len)
 void metrics__call_site(const struct py_frame_info *frames, int n, char *buf,
 			size_t len)
 {
-	int pick = 0;
+	int pick = output__app_frame(frames, n);
 
-	if (n <= 0) {
+	if (pick < 0) {
 		snprintf(buf, len, "unknown");
 		return;
 	}
-	while (pick < n && output__is_library(frames[pick].file))
-		pick++;
-	if (pick == n)
-		pick = 0;
 	snprintf(buf, len, "%s:%s",
 		 frames[pick].file[0] ? frames[pick].file : "?",
 		 frames[pick].function[0] ? frames[pick].function : "?");
@@ -95,12 +91,14 @@ static void head(struct render *r)
 		r->fam->help, r->fam->name, r->fam->type);
 }
 
-/* One sample: @labels is the inside of {...}, already escaped. */
+/* One sample: @labels is the inside of {...}, already escaped; NULL for
+ * none. */
 static void sample(struct render *r, const char *suffix, const char *labels,
 		   double v)
 {
 	head(r);
-	fprintf(r->out, "%s%s{%s} ", r->fam->name, suffix, labels);
+	fprintf(r->out, labels ? "%s%s{%s} " : "%s%s ", r->fam->name, suffix,
+		labels);
 	num(r->out, v);
 	fputc('\n', r->out);
 }
@@ -362,36 +360,24 @@ static void self_families(struct render *r, const struct ap_self_metrics *s)
 			      "Time taken to gather the metrics of this "
 			      "scrape." };
 	char lb[256], e1[64], e2[64];
-	struct timespec now;
 
 	r->fam = &targets;
 	sample(r, "", "state=\"active\"", s->targets_active);
 	sample(r, "", "state=\"failed\"", s->targets_failed);
 	r->fam = &exited;
-	head(r);
-	fprintf(r->out, "%s %llu\n", exited.name,
-		(unsigned long long)s->targets_exited);
+	sample(r, "", NULL, (double)s->targets_exited);
 	r->fam = &build;
 	snprintf(lb, sizeof(lb), "version=\"%s\",libbpf_version=\"%s\"",
 		 metrics__escape(s->version, e1, sizeof(e1)),
 		 metrics__escape(s->libbpf, e2, sizeof(e2)));
 	sample(r, "", lb, 1);
 	r->fam = &start;
-	head(r);
-	fprintf(r->out, "%s ", start.name);
-	num(r->out, s->process_start);
-	fputc('\n', r->out);
+	sample(r, "", NULL, s->process_start);
 	r->fam = &scrapes;
-	head(r);
-	fprintf(r->out, "%s %llu\n", scrapes.name,
-		(unsigned long long)s->scrapes);
+	sample(r, "", NULL, (double)s->scrapes);
 	/* last, so that it covers everything above */
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	r->fam = &dur;
-	head(r);
-	fprintf(r->out, "%s ", dur.name);
-	num(r->out, now.tv_sec + now.tv_nsec / 1e9 - s->start_s);
-	fputc('\n', r->out);
+	sample(r, "", NULL, clock__mono() - s->start_s);
 	r->fam = NULL;
 }
 

@@ -40,6 +40,14 @@ bool output__is_library(const char *file)
 	       strstr(file, "-packages/");
 }
 
+int output__app_frame(const struct py_frame_info *frames, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!output__is_library(frames[i].file))
+			return i;
+	return n > 0 ? 0 : -1;
+}
+
 static void text_frame(FILE *f, const struct py_frame_info *fr, bool first)
 {
 	fprintf(f, "%s%s (%s:%d)", first ? "" : " <- ", fr->function,
@@ -53,15 +61,12 @@ static void text_frame(FILE *f, const struct py_frame_info *fr, bool first)
  */
 static void text_stack(FILE *f, const struct ap_stack_out *st)
 {
-	int app = -1, printed = 1, i = 1;
+	int app = output__app_frame(st->frames, st->n), printed = 1, i = 1;
 
-	if (!st->n) {
+	if (app < 0) {
 		fputs("(no Python stack)", f);
 		return;
 	}
-	for (int j = 0; j < st->n && app < 0; j++)
-		if (!output__is_library(st->frames[j].file))
-			app = j;
 	text_frame(f, &st->frames[0], true);
 	if (app > 1) {
 		fputs(" <- ...", f);

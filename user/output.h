@@ -167,4 +167,8 @@ const char *output__short_path(const char *path);
  * frozen modules): the user's own line is elsewhere. */
 bool output__is_library(const char *file);
 
+/* The frame to blame in a stack (innermost first): the innermost of the
+ * application's own code, else the innermost; -1 for no frames. */
+int output__app_frame(const struct py_frame_info *frames, int n);
+
 #endif

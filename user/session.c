@@ -21,6 +21,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "collector.h"
 #include "exporter.h"
 #include "hooks.h"
@@ -72,14 +73,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	if (!verbose || (level == LIBBPF_DEBUG && verbose < 2))
 		return 0;
 	return vfprintf(stderr, fmt, args);
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int watch(struct session *s, int fd, enum src_kind kind, int slot)
@@ -293,7 +286,7 @@ static int write_metrics(void *ctx, FILE *out)
 		.libbpf = libbpf_version_string(),
 		.targets_exited = s->exited,
 		.scrapes = ++s->scrapes,
-		.start_s = mono_s(),
+		.start_s = clock__mono(),
 		.process_start = s->started,
 	};
 	int n = 0;
@@ -371,7 +364,7 @@ static void progress_print(struct session *s)
 		stalls += st;
 		blocks += bl;
 	}
-	fprintf(stderr, "\rrecording %.0f s", mono_s() - s->begin);
+	fprintf(stderr, "\rrecording %.0f s", clock__mono() - s->begin);
 	if (s->o->duration_s > 0)
 		fprintf(stderr, " of %g", s->o->duration_s);
 	fprintf(stderr,
@@ -396,9 +389,9 @@ static void on_tick(struct session *s, unsigned long ticks)
 		else
 			collector__tick(c, ticks);
 	}
-	if (s->have_re && mono_s() >= s->next_scan) {
+	if (s->have_re && clock__mono() >= s->next_scan) {
 		scan(s);
-		s->next_scan = mono_s() + s->o->rescan_s;
+		s->next_scan = clock__mono() + s->o->rescan_s;
 	}
 	fflush(s->o->out);
 	if (s->top && ticks % (1000 / AP_TICK_MS) == 0) {
@@ -419,7 +412,7 @@ static void on_tick(struct session *s, unsigned long ticks)
 static bool session_loop(struct session *s)
 {
 	const struct ap_options *o = s->o;
-	double deadline = o->duration_s > 0 ? mono_s() + o->duration_s : 0;
+	double deadline = o->duration_s > 0 ? clock__mono() + o->duration_s : 0;
 	unsigned long ticks = 0;
 
 	for (;;) {
@@ -429,7 +422,7 @@ static bool session_loop(struct session *s)
 		if (!s->ntargets && !s->http && !s->have_re)
 			return true; /* every target has exited */
 		if (deadline) {
-			double left = deadline - mono_s();
+			double left = deadline - clock__mono();
 
 			if (left <= 0)
 				return true;
@@ -483,7 +476,7 @@ int session__run(const struct ap_options *o, struct record *rec)
 	s->o = o;
 	s->rec = rec;
 	s->progress = rec && isatty(STDERR_FILENO);
-	s->begin = mono_s();
+	s->begin = clock__mono();
 	s->epfd = s->sigfd = s->timerfd = -1;
 	s->started = (double)time(NULL);
 	verbose = o->verbose;
@@ -544,7 +537,7 @@ int session__run(const struct ap_options *o, struct record *rec)
 	}
 	if (s->have_re) {
 		scan(s);
-		s->next_scan = mono_s() + o->rescan_s;
+		s->next_scan = clock__mono() + o->rescan_s;
 		fprintf(stderr,
 			"asyncprobe: watching Python processes matching '%s' "
 			"(%d now; looking again every %g s)\n",

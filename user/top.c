@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 #include "top.h"
 
 #define MAX_PREV 256
@@ -39,14 +40,6 @@ struct top *top__new(void)
 void top__free(struct top *t)
 {
 	free(t);
-}
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static struct prev_loop *prev_loop(struct top *t, pid_t pid, uint32_t tid,
@@ -114,7 +107,7 @@ static int recent_cmp(const void *a, const void *b)
 void top__draw(struct top *t, struct collector **cs, int n, FILE *out, bool tty)
 {
 	static struct ap_recent recent[MAX_PREV];
-	double now = mono(), dt = t->last ? now - t->last : 0;
+	double now = clock__mono(), dt = t->last ? now - t->last : 0;
 	int nrecent = 0;
 	char clock[16];
 	time_t wall = time(NULL);

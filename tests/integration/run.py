@@ -10,6 +10,7 @@ Usage: run.py [-k SUBSTRING] [-v]          (run as root)
 Ends with the line "N passed, N failed, N skipped".
 """
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -841,18 +842,27 @@ def png_ink(path):
     return ink / float(w * h)
 
 
+@contextlib.contextmanager
+def service(name):
+    """tests/workloads/service.py on Debian's 3.11, running while in use."""
+    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, name],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        yield wl
+    finally:
+        wl.kill()
+        wl.wait()
+
+
 def t_record_report():
     """record a misbehaving service; every report format names the lines."""
     stall_line = marker_line("svc_stall", SERVICE)
     sleep_line = marker_line("svc_sleep", SERVICE)
     stall_at = "stall_here (workloads/service.py:%d)" % stall_line
     sleep_at = "sleep_here (workloads/service.py:%d)" % sleep_line
-    tmp = tempfile.mkdtemp(prefix="asyncprobe-record-")
-    rec = os.path.join(tmp, "incident.aprec")
-    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "record-test"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
+    with service("record-test") as wl, tempfile.TemporaryDirectory(prefix="asyncprobe-record-") as tmp:
+        rec = os.path.join(tmp, "incident.aprec")
         rc, out, err = cli(["record", "-p", str(wl.pid), "-d", "4", "-o", rec], timeout=30)
         assert rc == 0, (rc, err)
         assert out == "" and "\r" not in err, "no progress line off a terminal: %r" % err
@@ -940,18 +950,11 @@ def t_record_report():
         stall_prof = doc["profiles"][0]
         leaves = {(frames[s[-1]]["name"], frames[s[-1]].get("line")) for s in stall_prof["samples"]}
         assert ("stall_here", stall_line) in leaves, leaves
-    finally:
-        wl.kill()
-        wl.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def t_top():
     """The live view: loop utilization, tasks per second, the worst stalls."""
-    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "top-test"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
+    with service("top-test") as wl:
         rc, out, err = cli(["top", "-p", str(wl.pid), "-d", "3.5"], timeout=30)
         assert rc == 0, (rc, err)
         pages = [p for p in out.split("\f") if p.strip()]
@@ -967,34 +970,21 @@ def t_top():
         sleep = "clock_nanosleep  sleep_here (workloads/service.py:%d)" % marker_line("svc_sleep", SERVICE)
         assert stall in last and sleep in last, last
         assert "\033[" not in out, "terminal codes off a terminal"
-    finally:
-        wl.kill()
-        wl.wait()
 
 
 def t_live_formats():
     """The live run writes a report format at its end."""
-    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "live-test"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
+    with service("live-test") as wl:
         rc, out, err = cli(["-p", str(wl.pid), "-d", "3", "-f", "folded"], timeout=30)
         assert rc == 0, (rc, err)
         stall = ";stall_here (workloads/service.py:%d) " % marker_line("svc_stall", SERVICE)
         assert any(l.startswith("stall;") and stall in l for l in out.splitlines()), out
-    finally:
-        wl.kill()
-        wl.wait()
 
 
 def t_record_cut_short():
     """A recorder killed mid-run leaves a file that reads to its last second."""
-    tmp = tempfile.mkdtemp(prefix="asyncprobe-cut-")
-    rec = os.path.join(tmp, "cut.aprec")
-    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "cut-test"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
+    with service("cut-test") as wl, tempfile.TemporaryDirectory(prefix="asyncprobe-cut-") as tmp:
+        rec = os.path.join(tmp, "cut.aprec")
         probe = subprocess.Popen([PROBE, "record", "-p", str(wl.pid), "-o", rec],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(6.5)
@@ -1018,21 +1008,13 @@ def t_record_cut_short():
         events = [json.loads(l) for l in lines if l.endswith("\n")]
         assert any(e["event"] == "loop_stats" for e in events), [e["event"] for e in events]
         assert any(e["event"] == "stall" for e in events)
-    finally:
-        wl.kill()
-        wl.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def t_record_progress():
     """On a terminal, record shows how far it is and what it found."""
     if not shutil.which("script"):
         raise Skip("script (util-linux) not installed")
-    tmp = tempfile.mkdtemp(prefix="asyncprobe-progress-")
-    wl = subprocess.Popen(["/usr/bin/python3.11", SERVICE, "progress-test"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
+    with service("progress-test") as wl, tempfile.TemporaryDirectory(prefix="asyncprobe-progress-") as tmp:
         cmd = "%s record -p %d -d 2.5 -o %s/p.aprec" % (PROBE, wl.pid, tmp)
         r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
                            timeout=30)
@@ -1041,16 +1023,11 @@ def t_record_progress():
         # one line, redrawn in place
         assert re.search(r"\rrecording \d s of 2.5: 1 process, [1-9]\d* stalls, \d+ blocking syscalls",
                          out), repr(out[-600:])
-    finally:
-        wl.kill()
-        wl.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def t_record_bad_files():
     """Broken record files get one clear line and exit 1, never a crash."""
-    tmp = tempfile.mkdtemp(prefix="asyncprobe-bad-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="asyncprobe-bad-") as tmp:
         good = os.path.join(tmp, "good.aprec")
         with gzip.open(good, "wt") as f:
             f.write('{"event":"record","format":1,"asyncprobe":"0"}\n')
@@ -1098,8 +1075,6 @@ def t_record_bad_files():
         assert rc == 2 and "needs -o FILE" in err, err
         rc, _, err = cli(["record", "-p", "4194000", "-o", os.path.join(tmp, "x.aprec")])
         assert rc == 1 and not os.path.exists(os.path.join(tmp, "x.aprec")), err
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 GLOBAL = [t_cli_help, t_cli_no_such_pid, t_cli_not_python, t_cli_unsupported_python,
