@@ -92,11 +92,26 @@ struct {
 	__type(value, struct ap_stack);
 } blk_stacks SEC(".maps");
 
+/*
+ * Events are built in per-CPU scratch space (too big for the stack).  More
+ * than one program can be building one on a CPU at a time: the sampler's
+ * timer interrupts a syscall program of the same thread, and a syscall
+ * program can be preempted (syscall tracepoints may fault).  So each
+ * builder claims a slot of its own.
+ */
+#define AP_SCRATCH_SLOTS 4
+
+struct ap_slot {
+	__u32 busy;
+	__u32 pad;
+	struct ap_event e;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, AP_SCRATCH_SLOTS);
 	__type(key, __u32);
-	__type(value, struct ap_event);
+	__type(value, struct ap_slot);
 } scratch SEC(".maps");
 
 struct {
@@ -121,14 +136,26 @@ static __always_inline void count_lost(void)
 		(*n)++;
 }
 
+/* A scratch event, or NULL (counted as lost) when every slot is taken;
+ * hand it back with event_submit() or event_put(). */
 static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 						  __u64 now)
 {
-	__u32 zero = 0;
-	struct ap_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	struct ap_slot *s = NULL, *t;
+	struct ap_event *e;
 
-	if (!e)
+	for (__u32 i = 0; i < AP_SCRATCH_SLOTS && !s; i++) {
+		__u32 key = i;
+
+		t = bpf_map_lookup_elem(&scratch, &key);
+		if (t && !__sync_val_compare_and_swap(&t->busy, 0, 1))
+			s = t;
+	}
+	if (!s) {
+		count_lost();
 		return NULL;
+	}
+	e = &s->e;
 	e->kind = kind;
 	e->tid = tid;
 	e->ts = now;
@@ -149,6 +176,14 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	return e;
 }
 
+static __always_inline void event_put(struct ap_event *e)
+{
+	struct ap_slot *s =
+		(struct ap_slot *)((char *)e - offsetof(struct ap_slot, e));
+
+	s->busy = 0;
+}
+
 static __always_inline void event_submit(struct ap_event *e)
 {
 	__u32 n = e->nframes;
@@ -165,6 +200,7 @@ static __always_inline void event_submit(struct ap_event *e)
 	if (bpf_ringbuf_output(&events, e, size,
 			       e->kind == AP_EV_SAMPLE ? BPF_RB_NO_WAKEUP : 0))
 		count_lost();
+	event_put(e);
 }
 
 struct walk_ctx {
@@ -631,10 +667,11 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	if (!st) {
 		struct ap_event *tmp = event_get(0, tid, now);
 
-		/* zeroed value from scratch space: the map wants a source */
+		/* the map wants a source; any will do, the walk fills it */
 		if (!tmp)
 			return 0;
 		bpf_map_update_elem(&blk_stacks, &tid, tmp->frames, BPF_ANY);
+		event_put(tmp);
 		st = bpf_map_lookup_elem(&blk_stacks, &tid);
 		if (!st)
 			return 0;
