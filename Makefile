@@ -24,7 +24,7 @@ endif
 PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
 	libcmocka-dev libmicrohttpd-dev pkg-config linux-libc-dev make gcc python3 \
 	python3-aiohttp python3-uvloop debootstrap util-linux prometheus \
-	protobuf-c-compiler libprotobuf-c-dev golang-go chromium
+	protobuf-c-compiler libprotobuf-c-dev golang-go chromium wrk linux-perf
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -153,13 +153,19 @@ demo: deps asyncprobe
 	$(Q)tests/demo.sh
 
 # What watching costs, as ratios against unwatched runs in the same run:
-# per syscall and loop iteration, and task throughput (~10,000 tasks/s and
-# the highest rate).  bench-smoke: one short round of each, for CI.
+# an aiohttp service under wrk against no profiler, asyncio debug mode and
+# Austin (BENCHMARKS.md); then per syscall and loop iteration, and task
+# throughput.  BENCH_ARGS passes options to the service benchmark
+# (--rounds, --seconds, --variants, --configs, --markdown FILE).
+# bench-smoke: one short round of each, for CI.
 bench: deps asyncprobe
+	$(Q)tests/bench/overhead.py $(BENCH_ARGS)
 	$(Q)tests/bench/syscall_cost.sh
 	$(Q)tests/bench/task_cost.sh
 
 bench-smoke: deps asyncprobe
+	$(Q)tests/bench/overhead.py --rounds 1 --seconds 1 \
+		--configs baseline,asyncprobe,asyncprobe-all
 	$(Q)ROUNDS=1 tests/bench/syscall_cost.sh
 	$(Q)ROUNDS=1 SECONDS_EACH=1 tests/bench/task_cost.sh
 

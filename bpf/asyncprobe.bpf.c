@@ -40,6 +40,10 @@ const volatile __u64 block_ns = 10000000ULL;
  * short iterations need only a few (task creation sites), and each kept
  * one costs the sampled thread a stack walk */
 const volatile __u64 sample_full_ns = 25000000ULL;
+/* the period of the task-clock sampler (--sample-period), or with timer
+ * interrupt sampling the loop CPU time a sample wants at least */
+const volatile __u64 sample_period_ns = 5000000ULL;
+const volatile __u64 tick_min_ns = 3000000ULL;
 const volatile struct ap_py_walk py = {};
 
 /* the GIL state of the target's main interpreter: a futex wait inside it
@@ -196,9 +200,12 @@ static __always_inline void event_submit(struct ap_event *e)
 		size = sizeof(*e);
 	/* CPU samples wait for the next finding or the collector's tick: a
 	 * wakeup per sample would cost the sampled thread more than the
-	 * sample itself */
+	 * sample itself.  A finding wakes the collector even when samples
+	 * are still unread (the default wakes only a reader that is
+	 * caught up), or it would wait for the tick. */
 	if (bpf_ringbuf_output(&events, e, size,
-			       e->kind == AP_EV_SAMPLE ? BPF_RB_NO_WAKEUP : 0))
+			       e->kind == AP_EV_SAMPLE ? BPF_RB_NO_WAKEUP
+						       : BPF_RB_FORCE_WAKEUP))
 		count_lost();
 	event_put(e);
 }
@@ -695,9 +702,11 @@ int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev,
 	return on_switch(preempt, prev, next);
 }
 
-/* task-clock sampling of loop threads; runs in the sampled thread */
-SEC("perf_event")
-int on_sample(struct bpf_perf_event_data *ctx)
+/*
+ * A CPU sample of the current thread, if it is a loop thread, standing for
+ * @cpu_ns of its CPU time; @user: it was interrupted in user mode.
+ */
+static __always_inline int loop_sample(__u64 cpu_ns, bool user)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now;
 	__u32 tid = (__u32)id;
@@ -713,22 +722,26 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	now = bpf_ktime_get_ns();
 	/* back in user mode: any blocking syscall has returned; but a GIL
 	 * wait returns to user mode between its timed waits and goes on */
-	if (l->blk_start && (long)ctx->regs.ip >= 0 &&
-	    !(l->blk_flags & AP_F_GIL))
+	if (l->blk_start && user && !(l->blk_flags & AP_F_GIL))
 		episode_end(l, tid, now);
 	l->samples++;
+	l->sample_cpu_ns += cpu_ns;
 	if (gc_flag &&
 	    !bpf_probe_read_user(&collecting, sizeof(collecting),
 				 (void *)gc_flag) &&
-	    collecting)
+	    collecting) {
 		l->gc_samples++;
+		l->gc_sample_cpu_ns += cpu_ns;
+	}
 	if (l->thin_seq != l->iter_seq) {
 		l->thin_seq = l->iter_seq;
 		l->thin_skipped = 0;
+		l->thin_cpu_ns = 0;
 	}
 	if (now - l->busy_start < sample_full_ns &&
 	    l->samples % AP_SAMPLE_THIN) {
 		l->thin_skipped++;
+		l->thin_cpu_ns += cpu_ns;
 		return 0;
 	}
 	e = event_get(AP_EV_SAMPLE, tid, now);
@@ -736,7 +749,9 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	/* it stands for the periods skipped before it in this iteration */
 	e->periods = 1 + l->thin_skipped;
+	e->duration_ns = cpu_ns + l->thin_cpu_ns;
 	l->thin_skipped = 0;
+	l->thin_cpu_ns = 0;
 	e->iter_seq = l->iter_seq;
 	e->start_ns = l->busy_start;
 	e->flags = stack_walk(tid, e->frames, &e->nframes);
@@ -747,6 +762,65 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	e->task = running_task(tid, e->task_name);
 	event_submit(e);
 	return 0;
+}
+
+/* task-clock sampling of loop threads (--sample-period); runs in the
+ * sampled thread */
+SEC("perf_event")
+int on_sample(struct bpf_perf_event_data *ctx)
+{
+	/* a user-mode address: interrupted in user mode */
+	return loop_sample(sample_period_ns, (long)ctx->regs.ip >= 0);
+}
+
+/*
+ * Sampling on the timer interrupt (the default): it interrupts a busy
+ * thread at HZ anyway, where a sampling timer of our own costs the target
+ * an interrupt (and, in a VM, an exit) per sample.  A thread is sampled
+ * once it has run tick_min_ns since its last sample; the sample stands
+ * for the CPU time it ran since then.
+ */
+static __always_inline int on_tick(void)
+{
+	struct task_struct *t;
+	struct pt_regs *regs;
+	struct ap_loop *l;
+	__u32 tid;
+	__u64 exec;
+
+	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	l = bpf_map_lookup_elem(&loops, &tid);
+	if (!l || l->ignored || !l->busy_start)
+		return 0;
+	t = bpf_get_current_task_btf();
+	exec = BPF_CORE_READ(t, se.sum_exec_runtime);
+	if (!l->tick_exec_ns || exec < l->tick_exec_ns) {
+		l->tick_exec_ns = exec;
+		return 0;
+	}
+	if (exec - l->tick_exec_ns < tick_min_ns)
+		return 0;
+	exec -= l->tick_exec_ns;
+	l->tick_exec_ns += exec;
+	/* the frame on top of the kernel stack is the interrupt's when it
+	 * came from user mode (orig_ax < 0), a syscall's (its number) when
+	 * the thread was in one */
+	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	return loop_sample(exec, (long)BPF_CORE_READ(regs, orig_ax) < 0);
+}
+
+SEC("tp_btf/local_timer_entry")
+int BPF_PROG(tp_btf_local_timer_entry, int vector)
+{
+	return on_tick();
+}
+
+SEC("raw_tp/local_timer_entry")
+int BPF_PROG(raw_tp_local_timer_entry, int vector)
+{
+	return on_tick();
 }
 
 /* A collection starts on a loop thread (USDT python:gc__start). */

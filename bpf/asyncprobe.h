@@ -100,7 +100,7 @@ struct ap_event {
 	__u32 tid;
 	__u64 ts;	/* CLOCK_MONOTONIC ns when the event was made */
 	__u64 start_ns; /* start of the stall / blocking episode */
-	__u64 duration_ns;
+	__u64 duration_ns; /* sample: the loop CPU time it stands for */
 	__u64 iter_seq; /* loop iteration the event belongs to */
 	__s32 syscall_nr;
 	__s32 fd; /* first syscall argument; -1 if none known */
@@ -173,6 +173,12 @@ struct ap_loop {
 	__u64 thin_seq;
 	__u32 thin_skipped;
 	__u32 thin_pad;
+	__u64 thin_cpu_ns; /* the loop CPU time the skipped ones stood for */
+	/* loop CPU time all samples stand for, and while collecting */
+	__u64 sample_cpu_ns;
+	__u64 gc_sample_cpu_ns;
+	/* tick sampling: the thread's CPU time at its last sample */
+	__u64 tick_exec_ns;
 };
 
 #endif /* ASYNCPROBE_H */

@@ -64,8 +64,12 @@ static const char usage[] =
 	"                              anyway, up to the damage\n"
 	"  -c, --churn-threshold N     report task churn above N tasks\n"
 	"                              created per second (default 1000)\n"
-	"      --sample-period MS      loop CPU time between stack samples\n"
-	"                              during a busy iteration (default 5)\n"
+	"      --sample-period MS      sample busy loops every MS of their\n"
+	"                              CPU time with a timer of their own\n"
+	"                              (an interrupt per sample); default:\n"
+	"                              on the kernel's timer tick, which\n"
+	"                              interrupts a busy thread anyway\n"
+	"                              (every 4 ms at HZ=250)\n"
 	"\n"
 	"Prometheus exporter (a sidecar next to the service):\n"
 	"  -l, --listen [ADDR:]PORT    serve /metrics on ADDR (default\n"
@@ -196,7 +200,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 	memset(o, 0, sizeof(*o));
 	o->stall_ms = 100;
 	o->syscall_ms = 10;
-	o->sample_ms = 5;
+	o->sample_ms = 0; /* on the timer tick */
 	o->churn_threshold = 1000;
 	o->rescan_s = 5;
 	o->top_sites = 10;

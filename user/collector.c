@@ -390,7 +390,8 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 		return;
 	}
 	lr->state = LOOP_CONFIRMED;
-	perf_open(c, lr);
+	if (c->o->sample_ms > 0)
+		perf_open(c, lr);
 	output__loop(c->o->out, c->o->format,
 		     &(struct ap_finding){
 			     .event = "loop",
@@ -914,9 +915,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	case AP_EV_SAMPLE:
 		lr = loop_find(c, e->tid);
 		if (lr && lr->state != LOOP_REJECTED)
-			sample_add(lr, e, n,
-				   (uint64_t)(c->o->sample_ms * 1e6) *
-					   (e->periods ? e->periods : 1));
+			sample_add(lr, e, n, e->duration_ns);
 		if (lr && lr->state == LOOP_CONFIRMED)
 			churn__sample(c->churn, e->frames, n);
 		break;
@@ -1106,6 +1105,7 @@ static int bpf_open_load(struct collector *c)
 		.stall_ns = (uint64_t)(c->o->stall_ms * 1e6),
 		.block_ns = (uint64_t)(c->o->syscall_ms * 1e6),
 		.only = c->o->hooks,
+		.sample_period_ns = (uint64_t)(c->o->sample_ms * 1e6),
 		/* an exporter watches many: a ring each, mapped twice */
 		.ring_bytes = c->o->listen || c->o->match ? AP_RING_SMALL : 0,
 		.verbose = c->o->verbose,
@@ -1131,6 +1131,16 @@ static int bpf_open_load(struct collector *c)
 	c->skel = hooks__load(&cfg, &c->variant);
 	if (!c->skel)
 		return -EINVAL;
+	if (c->o->verbose) {
+		if (cfg.sample_period_ns)
+			fprintf(stderr,
+				"asyncprobe: loop stacks sampled every %g ms "
+				"of loop CPU (task-clock)\n",
+				c->o->sample_ms);
+		else
+			fprintf(stderr, "asyncprobe: loop stacks sampled on "
+					"the timer tick\n");
+	}
 	gc_usdt_attach(c);
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c,
 				 NULL);
@@ -1187,10 +1197,10 @@ static int loops_fill(struct collector *c, double end,
 			.max_iteration_ms = l.max_busy_ns / 1e6,
 			.gil_wait_ms = l.gil_wait_ns / 1e6,
 			.gil_waits = l.gil_waits,
-			/* timed by USDT, else each sample stands for one
-			 * period */
+			/* timed by USDT, else the CPU time of the samples
+			 * taken while collecting */
 			.gc_ms = c->gc_usdt ? l.gc_pause_ns / 1e6
-					    : l.gc_samples * c->o->sample_ms,
+					    : l.gc_sample_cpu_ns / 1e6,
 			.gc_timed = c->gc_usdt,
 			.gc_pauses = l.gc_pauses,
 			.gc_pause_max_ms = l.gc_pause_max_ns / 1e6,

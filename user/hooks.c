@@ -157,6 +157,7 @@ static bool kprobes_available(void)
 
 /* Which variant of each program to load on this kernel. */
 static void programs_select(struct asyncprobe_bpf *skel,
+			    const struct hooks_config *cfg,
 			    const struct variant *v)
 {
 	struct bpf_program *prog;
@@ -177,6 +178,9 @@ static void programs_select(struct asyncprobe_bpf *skel,
 			load = v->tp_btf;
 		else if (starts_with(sec, "raw_tp/"))
 			load = !v->tp_btf;
+		/* the timer-tick sampler, unless a sampling period is set */
+		if (strstr(sec, "/local_timer_entry"))
+			load = load && !cfg->sample_period_ns;
 		/* epoll_pwait2 is 5.11+: skip what this kernel lacks */
 		if (load && !hook_exists(sec))
 			load = false;
@@ -192,6 +196,7 @@ static void rodata_set(const struct hooks_config *cfg,
 	/* full-rate samples once an iteration is a quarter of a stall */
 	skel->rodata->sample_full_ns = cfg->stall_ns / 4;
 	skel->rodata->block_ns = cfg->block_ns;
+	skel->rodata->sample_period_ns = cfg->sample_period_ns;
 	skel->rodata->py = cfg->walk;
 	skel->rodata->gil_lo = cfg->gil;
 	skel->rodata->gil_size = cfg->gil ? cfg->gil_size : 0;
@@ -314,7 +319,7 @@ struct asyncprobe_bpf *hooks__load(const struct hooks_config *cfg,
 			break;
 		}
 		rodata_set(cfg, skel);
-		programs_select(skel, v);
+		programs_select(skel, cfg, v);
 		/* a valid size cannot fail: else the compiled one stays */
 		if (cfg->ring_bytes)
 			bpf_map__set_max_entries(skel->maps.events,

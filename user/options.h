@@ -44,7 +44,8 @@ struct ap_options {
 	double duration_s; /* 0: until interrupted or the target exits */
 	double stall_ms;
 	double syscall_ms;
-	double sample_ms; /* CPU time between stack samples of a loop */
+	double sample_ms; /* CPU time between stack samples of a loop; 0:
+			   * sampled on the timer tick */
 	enum ap_format format;
 	double churn_threshold; /* tasks created per second that are churn */
 	const char *hooks;	/* NULL: the cheapest the kernel allows */

@@ -312,6 +312,20 @@ def t_cpu(py):
     assert s["stalls"] == len([e for e in ev if e["event"] == "stall"])
 
 
+def t_samplers(py):
+    """Both stack samplers find the culprit of a CPU stall, and a sample
+    stands for the loop CPU time since the last one: the timer tick (the
+    default, ~4 ms at HZ=250) and a task-clock timer of its own
+    (--sample-period 2, a sample per 2 ms of loop CPU)."""
+    for args, least in (((), 250 // 10 // 2), (("--sample-period", "2"), 250 // 2 // 2)):
+        ev, pid = run_workload(py, "cpu", probe_args=args)
+        check_common(ev, pid)
+        stalls = expect_stalls(ev, "burn", "cpu")
+        # thinned to 1 in 8 for the first quarter of the threshold only
+        assert all(e["samples"] >= least for e in stalls), (args, [e["samples"] for e in stalls])
+        assert all(e["stack_share"] >= 0.8 for e in stalls), (args, stalls[0])
+
+
 def t_sleep(py):
     ev, pid = run_workload(py, "sleep")
     check_common(ev, pid)
@@ -702,7 +716,7 @@ PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock,
                    t_gil_starved, t_gc, t_task_names, t_pidns,
                    t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump]
 # about the kernel, not the interpreter: run with the first one only
-ONCE = [t_hooks]
+ONCE = [t_hooks, t_samplers]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------

@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""What watching costs a real asyncio service, against the alternatives.
+
+The target is an aiohttp service (service.py) on Debian's python3.11,
+pinned to CPU 0 and loaded by wrk from CPU 1, in three variants: "hello",
+"syscalls" (32 small reads and writes per request) and "tasks" (10,000
+short tasks per second besides the requests).  Each configuration runs on
+the same running service in turns (rotating their order), ROUNDS times,
+each round on a fresh service:
+
+  baseline        no profiler
+  asyncprobe      asyncprobe -p PID (defaults)
+  asyncprobe-all  asyncprobe with the exporter on and scraped every second,
+                  the lowest thresholds (-s 10 -b 1) and a sample every
+                  1 ms of loop CPU
+  asyncio-debug   the service started with PYTHONASYNCIODEBUG=1
+  austin          Austin, a sampling profiler, at its default interval
+
+Printed per variant: medians of requests/s and p99 latency, and of their
+ratios to the baseline of the same round, the profiler's CPU (% of one core,
+its own process; what its BPF programs cost the target shows in the
+throughput) and peak RSS, target syscalls/s (counted by perf in the
+warm-up), asyncprobe's time from start to attached, from a stall's end to
+its finding printed, and events lost.  Then the budget, line by line.
+
+Usage: overhead.py [--rounds N] [--seconds S] [--variants a,b]
+                   [--configs a,b] [--markdown FILE]
+Needs root, wrk and perf (make deps).
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PROBE = os.path.join(ROOT, "asyncprobe")
+SERVICE = os.path.join(ROOT, "tests", "bench", "service.py")
+PY = os.environ.get("PY", "/usr/bin/python3.11")
+VARIANTS = ("hello", "syscalls", "tasks")
+CONFIGS = ("baseline", "asyncprobe", "asyncprobe-all", "asyncio-debug", "austin")
+TARGET_CPU, LOAD_CPU = "0", "1"
+CONNECTIONS = 32
+STALL_MS = 200  # the stall whose report is timed
+
+# the budget (issue: overhead benchmark); ratios are against the baseline
+BUDGET_THROUGHPUT = 0.99
+BUDGET_P99 = 1.03
+BUDGET_CPU_PCT = 2.0
+BUDGET_RSS_MIB = 32
+BUDGET_SYSCALLS = 20_000
+BUDGET_ATTACH_S = 0.3
+BUDGET_REPORT_S = 1.0
+
+
+class Proc:
+    """A child whose output lines are read as they come, each with the
+    CLOCK_MONOTONIC time it was read at."""
+
+    def __init__(self, argv, env=None):
+        self.t0 = time.monotonic()
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True, env=env)
+        self.out, self.err = [], []
+        self.cond = threading.Condition()
+        for stream, lines in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
+
+    def _read(self, stream, lines):
+        for line in stream:
+            with self.cond:
+                lines.append((time.monotonic(), line))
+                self.cond.notify_all()
+        with self.cond:
+            lines.append((time.monotonic(), None))
+            self.cond.notify_all()
+
+    def wait_line(self, lines, pred, timeout):
+        """The first (time, line) of @lines matching @pred, or None."""
+        end = time.monotonic() + timeout
+        i = 0
+        with self.cond:
+            while True:
+                while i < len(lines):
+                    t, line = lines[i]
+                    if line is None:
+                        return None
+                    if pred(line):
+                        return t, line
+                    i += 1
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def stop(self, sig=signal.SIGINT, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        # let the readers see the end of the output
+        self.wait_line(self.out, lambda l: False, 2)
+        self.wait_line(self.err, lambda l: False, 2)
+
+    def stderr_text(self):
+        return "".join(l for _, l in self.err if l)
+
+
+def cpu_ns(pid):
+    """CPU time of every thread of @pid so far, in ns."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return total
+
+
+def peak_rss_mib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_tracefs():
+    """perf counts syscall tracepoints through tracefs."""
+    if os.path.exists("/sys/kernel/tracing/events"):
+        return
+    subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"],
+                   check=False, stderr=subprocess.DEVNULL)
+
+
+def wrk(port, seconds, latency=True, path="/"):
+    """Requests/s and p99 latency (s) of a wrk run from LOAD_CPU."""
+    argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNECTIONS,
+            "-d%ds" % max(1, round(seconds)), "--timeout", "5s"]
+    if latency:
+        argv.append("--latency")
+    r = subprocess.run(argv + ["http://127.0.0.1:%d%s" % (port, path)],
+                       capture_output=True, text=True, timeout=seconds + 30)
+    if r.returncode != 0:
+        raise RuntimeError("wrk failed: " + r.stderr.strip())
+    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    if not m:
+        raise RuntimeError("no Requests/sec in wrk's output:\n" + r.stdout)
+    rps = float(m.group(1))
+    p99 = None
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", r.stdout, re.M)
+    if m:
+        p99 = float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", r.stdout)
+    if errors:
+        raise RuntimeError("wrk saw errors: " + errors.group(0))
+    return rps, p99
+
+
+def count_syscalls(pid, seconds):
+    """Syscalls/s of @pid over @seconds (perf, on the syscall tracepoint)."""
+    r = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(pid),
+                        "--", "sleep", str(seconds)], capture_output=True, text=True)
+    for line in r.stderr.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[2] == "raw_syscalls:sys_enter" and f[0].isdigit():
+            return int(f[0]) / seconds
+    return None
+
+
+class Service:
+    """The target: service.py in @variant, pinned to TARGET_CPU."""
+
+    def __init__(self, variant, debug=False):
+        env = dict(os.environ)
+        env.pop("PYTHONASYNCIODEBUG", None)
+        if debug:
+            env["PYTHONASYNCIODEBUG"] = "1"
+        self.proc = Proc(["taskset", "-c", TARGET_CPU, PY, SERVICE, "0", variant], env=env)
+        got = self.proc.wait_line(self.proc.out, lambda l: l.startswith("ready"), 15)
+        if not got:
+            self.stop()
+            raise RuntimeError("service did not start: " + self.proc.stderr_text())
+        self.port = int(got[1].split()[1])
+        self.pid = self.proc.p.pid
+
+    def stop(self):
+        self.proc.stop(signal.SIGKILL)
+
+
+class Run:
+    """One configuration measured on a running service: its figures."""
+
+    def __init__(self, variant, config, seconds, austin):
+        self.variant, self.config = variant, config
+        self.rps = self.p99 = self.cpu_pct = self.rss = self.syscalls = None
+        self.attach_s = self.report_s = self.lost = None
+        self.seconds, self.austin = seconds, austin
+
+    def go(self, svc):
+        prof = scraper = None
+        try:
+            prof, scraper = self.profiler(svc.pid)
+            # warm-up, and the target's syscall rate under load
+            load = threading.Thread(target=wrk, args=(svc.port, 2, False))
+            load.start()
+            time.sleep(0.5)
+            self.syscalls = count_syscalls(svc.pid, 1)
+            load.join()
+            c0 = cpu_ns(prof.p.pid) if prof else 0
+            t0 = time.monotonic()
+            self.rps, self.p99 = wrk(svc.port, self.seconds)
+            if prof:
+                self.cpu_pct = (cpu_ns(prof.p.pid) - c0) / (time.monotonic() - t0) / 1e7
+                self.rss = peak_rss_mib(prof.p.pid)
+            if prof and self.config.startswith("asyncprobe"):
+                self.time_report(prof, svc.port)
+        finally:
+            if scraper:
+                scraper.stop = True
+            if prof:
+                prof.stop()
+        if prof and self.config.startswith("asyncprobe"):
+            for _, line in prof.out:
+                if line and '"event":"summary"' in line:
+                    self.lost = json.loads(line).get("events_lost")
+            if self.lost is None:
+                raise RuntimeError("asyncprobe printed no summary: " + prof.stderr_text())
+        return self
+
+    def profiler(self, pid):
+        if self.config in ("baseline", "asyncio-debug"):
+            return None, None
+        if self.config == "austin":
+            out = os.path.join(ROOT, ".output", "bench", "austin.out")
+            prof = Proc([self.austin, "-p", str(pid), "-o", out])
+            time.sleep(0.5)
+            if prof.p.poll() is not None:
+                raise RuntimeError("austin failed: " + prof.stderr_text())
+            return prof, None
+        argv = [PROBE, "-p", str(pid), "-f", "json"]
+        scraper = None
+        if self.config == "asyncprobe-all":
+            mport = free_port()
+            argv += ["-l", "127.0.0.1:%d" % mport, "-s", "10", "-b", "1",
+                     "--sample-period", "1"]
+            scraper = Scraper(mport)
+        prof = Proc(argv)
+        got = prof.wait_line(prof.err, lambda l: "watching PID" in l, 10)
+        if not got:
+            prof.stop()
+            raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
+        self.attach_s = got[0] - prof.t0
+        if scraper:
+            scraper.start()
+        return prof, scraper
+
+    def time_report(self, prof, port):
+        """Stall the loop once; how long after its end the finding came."""
+        urllib.request.urlopen("http://127.0.0.1:%d/stall?ms=%d" % (port, STALL_MS),
+                               timeout=10).read()
+
+        def is_it(line):
+            if '"event":"stall"' not in line:
+                return False
+            e = json.loads(line)
+            return e["duration_ms"] >= STALL_MS * 0.9
+        got = prof.wait_line(prof.out, is_it, 5)
+        if got:
+            self.report_s = got[0] - json.loads(got[1])["ts"]
+
+
+class Scraper(threading.Thread):
+    """Prometheus' part: GET /metrics every second."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.url = "http://127.0.0.1:%d/metrics" % port
+        self.stop = False
+
+    def run(self):
+        while not self.stop:
+            try:
+                urllib.request.urlopen(self.url, timeout=5).read()
+            except OSError:
+                pass
+            time.sleep(1)
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec, none="-"):
+    return none if x is None else format(x, spec)
+
+
+def report(runs, variants, configs, rounds, seconds, out):
+    lines = []
+    p = lines.append
+    p("asyncprobe overhead: aiohttp service on %s pinned to CPU %s, wrk -c%d from CPU %s,"
+      % (PY, TARGET_CPU, CONNECTIONS, LOAD_CPU))
+    p("%g s per run, medians of %d rounds; ratios: the median of each round's ratio to the"
+      % (seconds, rounds))
+    p("baseline of that round (the same service process, but for asyncio-debug)")
+    budget = []
+    for v in variants:
+        base = [r for r in runs if r.variant == v and r.config == "baseline"]
+        p("")
+        p("variant %-8s (target %s syscalls/s)" % (
+            v, fmt(med(r.syscalls for r in base), ",.0f")))
+        p("| %-14s | %9s | %6s | %8s | %6s | %8s | %8s | %9s | %9s | %4s |" % (
+            "configuration", "req/s", "ratio", "p99 ms", "ratio", "CPU %", "RSS MiB",
+            "attach s", "report s", "lost"))
+        p("|%s|" % "|".join("-" * (w + 2) for w in (14, 9, 6, 8, 6, 8, 8, 9, 9, 4)))
+        for c in configs:
+            rs = [r for r in runs if r.variant == v and r.config == c]
+            if not rs:
+                continue
+            rps, p99 = med(r.rps for r in rs), med(r.p99 for r in rs)
+            cpu, rss = med(r.cpu_pct for r in rs), max((r.rss for r in rs if r.rss), default=None)
+            attach, rep = med(r.attach_s for r in rs), max(
+                (r.report_s for r in rs if r.report_s is not None), default=None)
+            lost = sum(r.lost for r in rs if r.lost is not None) \
+                if any(r.lost is not None for r in rs) else None
+            # ratios are paired: each run against the baseline of its round
+            tr = med(r.rps / b.rps for r in rs for b in base
+                     if b.round == r.round and r.rps and b.rps)
+            pr = med(r.p99 / b.p99 for r in rs for b in base
+                     if b.round == r.round and r.p99 and b.p99)
+            p("| %-14s | %9s | %6s | %8s | %6s | %8s | %8s | %9s | %9s | %4s |" % (
+                c, fmt(rps, ",.0f"), fmt(tr, ".3f"), fmt(p99 and p99 * 1e3, ".2f"),
+                fmt(pr, ".3f"), fmt(cpu, ".2f"), fmt(rss, ".1f"), fmt(attach, ".3f"),
+                fmt(rep, ".3f"), fmt(lost, "d")))
+            if c == "asyncprobe":
+                sys_rate = med(r.syscalls for r in rs)
+                budget += [
+                    ("%s: throughput >= %.2f x baseline" % (v, BUDGET_THROUGHPUT),
+                     tr, tr is not None and tr >= BUDGET_THROUGHPUT, "%.3f"),
+                    ("%s: p99 <= %.2f x baseline" % (v, BUDGET_P99),
+                     pr, pr is not None and pr <= BUDGET_P99, "%.3f"),
+                    ("%s: collector <= %g%% of a core (at %s syscalls/s)" % (
+                        v, BUDGET_CPU_PCT, fmt(sys_rate, ",.0f")),
+                     cpu, cpu is not None and cpu <= BUDGET_CPU_PCT
+                     and (sys_rate or 0) >= BUDGET_SYSCALLS, "%.2f"),
+                    ("%s: collector <= %d MiB RSS" % (v, BUDGET_RSS_MIB),
+                     rss, rss is not None and rss <= BUDGET_RSS_MIB, "%.1f"),
+                    ("%s: attached <= %g s after start" % (v, BUDGET_ATTACH_S),
+                     max((r.attach_s for r in rs if r.attach_s), default=None),
+                     all(r.attach_s is not None and r.attach_s <= BUDGET_ATTACH_S for r in rs),
+                     "%.3f"),
+                    ("%s: finding printed <= %g s after the stall" % (v, BUDGET_REPORT_S),
+                     rep, rep is not None and all(r.report_s is not None for r in rs)
+                     and rep <= BUDGET_REPORT_S, "%.3f"),
+                    ("%s: no events lost" % v, lost, lost == 0, "%d"),
+                ]
+    if budget:
+        p("")
+        p("budget (asyncprobe with defaults; worst of the rounds for attach and report)")
+        for what, val, ok, spec in budget:
+            p("  %-4s %-58s %s" % ("ok" if ok else "FAIL", what,
+                                   "-" if val is None else spec % val))
+        held = sum(1 for b in budget if b[2])
+        p("%d of %d budget lines hold" % (held, len(budget)))
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--markdown", help="also write the tables to this file")
+    a = ap.parse_args()
+    variants = [v for v in a.variants.split(",") if v]
+    configs = [c for c in a.configs.split(",") if c]
+    for v in variants:
+        if v not in VARIANTS:
+            sys.exit("overhead: unknown variant %r (%s)" % (v, ", ".join(VARIANTS)))
+    for c in configs:
+        if c not in CONFIGS:
+            sys.exit("overhead: unknown configuration %r (%s)" % (c, ", ".join(CONFIGS)))
+    if "baseline" not in configs:
+        configs.insert(0, "baseline")
+    if os.geteuid() != 0:
+        sys.exit("overhead: needs root (BPF, perf)")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("overhead: needs two CPUs (the target on one, the load on the other)")
+    for tool in ("wrk", "perf", "taskset"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK)
+                   for d in os.environ.get("PATH", "").split(":")):
+            sys.exit("overhead: %s is not installed (make deps)" % tool)
+    austin = None
+    if "austin" in configs:
+        r = subprocess.run([os.path.join(ROOT, "tests", "setup", "austin.sh")],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            austin = r.stdout.strip()
+        else:
+            print("overhead: no Austin, left out: " + r.stderr.strip(), file=sys.stderr)
+            configs.remove("austin")
+    ensure_tracefs()
+    os.makedirs(os.path.join(ROOT, ".output", "bench"), exist_ok=True)
+    runs = []
+    same = [c for c in configs if c != "asyncio-debug"]
+    for rnd in range(a.rounds):
+        for v in variants:
+            # the configurations that attach to a running service take
+            # turns on one: no difference between processes in the ratios;
+            # the order rotates, so that none always runs first
+            k = rnd % len(same)
+            order = [(c, False) for c in same[k:] + same[:k]]
+            if "asyncio-debug" in configs:  # needs a service started so
+                order.append(("asyncio-debug", True))
+            svc = None
+            try:
+                for c, debug in order:
+                    if svc is None or debug:
+                        if svc:
+                            svc.stop()
+                        svc = Service(v, debug)
+                    print("  round %d/%d %-8s %-14s" % (rnd + 1, a.rounds, v, c),
+                          end="", flush=True, file=sys.stderr)
+                    r = Run(v, c, a.seconds, austin).go(svc)
+                    r.round = rnd
+                    print(" %8.0f req/s" % r.rps, file=sys.stderr)
+                    runs.append(r)
+            finally:
+                if svc:
+                    svc.stop()
+    report(runs, variants, configs, a.rounds, a.seconds, a.markdown)
+
+
+if __name__ == "__main__":
+    main()
