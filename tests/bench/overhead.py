@@ -25,6 +25,11 @@ its finding printed, and events lost.  Then the budget, line by line.
 
 Usage: overhead.py [--rounds N] [--seconds S] [--variants a,b]
                    [--configs a,b] [--markdown FILE]
+       overhead.py --twin PAIRS [--seconds S] [--variants a,b]
+
+--twin measures only asyncprobe's cost to its target, but to a few tenths
+of a percent where the runs above scatter by 2%: two equal services share
+CPU 0, so that whatever the machine does affects both (see twin()).
 Needs root, wrk and perf (make deps).
 """
 import argparse
@@ -290,6 +295,54 @@ class Run:
             self.report_s = got[0] - json.loads(got[1])["ts"]
 
 
+def twin(variant, pairs, seconds):
+    """The target-side cost of asyncprobe (defaults), precisely: two equal
+    services share TARGET_CPU, each loaded by its own wrk, so that what
+    the machine does to both (frequency, neighbours) cancels out in the
+    ratio of their throughputs.  Segments alternate between neither
+    watched and the first watched; the cost is the change in the ratio.
+    What asyncprobe costs the whole machine (its tracepoints fire for
+    the second service too) is not in this figure: see syscall_cost.sh."""
+    a, b = Service(variant), Service(variant)
+    out = []
+
+    def segment():
+        res = {}
+        ts = [threading.Thread(target=lambda s=s: res.__setitem__(s, wrk_half(s.port, seconds)))
+              for s in (a, b)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return res[a] / res[b]
+
+    try:
+        segment()  # warm-up
+        for _ in range(pairs):
+            off = segment()
+            prof = Proc([PROBE, "-p", str(a.pid)])
+            if not prof.wait_line(prof.err, lambda l: "watching PID" in l, 10):
+                prof.stop()
+                raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
+            on = segment()
+            prof.stop()
+            out.append(on / off)
+    finally:
+        a.stop()
+        b.stop()
+    return out
+
+
+def wrk_half(port, seconds):
+    argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % (CONNECTIONS // 2),
+            "-d%ds" % max(1, round(seconds)), "http://127.0.0.1:%d/" % port]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    if r.returncode or not m:
+        raise RuntimeError("wrk failed: " + r.stderr.strip())
+    return float(m.group(1))
+
+
 class Scraper(threading.Thread):
     """Prometheus' part: GET /metrics every second."""
 
@@ -397,6 +450,9 @@ def main():
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--markdown", help="also write the tables to this file")
+    ap.add_argument("--twin", type=int, metavar="PAIRS", default=0,
+                    help="instead: the target-side cost measured on twin services, "
+                    "PAIRS off/on segment pairs per variant")
     a = ap.parse_args()
     variants = [v for v in a.variants.split(",") if v]
     configs = [c for c in a.configs.split(",") if c]
@@ -427,6 +483,16 @@ def main():
             configs.remove("austin")
     ensure_tracefs()
     os.makedirs(os.path.join(ROOT, ".output", "bench"), exist_ok=True)
+    if a.twin:
+        print("asyncprobe (defaults) on one of two equal services sharing CPU %s, %g s "
+              "segments:" % (TARGET_CPU, a.seconds))
+        print("its throughput relative to its twin, watched / not watched")
+        for v in variants:
+            rs = sorted(twin(v, a.twin, a.seconds))
+            q = statistics.quantiles(rs, n=4) if len(rs) > 1 else [rs[0]] * 3
+            print("  %-8s median %.3f  (quartiles %.3f..%.3f, %d pairs)" % (
+                v, statistics.median(rs), q[0], q[2], len(rs)))
+        return
     runs = []
     same = [c for c in configs if c != "asyncio-debug"]
     for rnd in range(a.rounds):
