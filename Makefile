@@ -169,8 +169,13 @@ bench-smoke: deps asyncprobe
 	$(Q)ROUNDS=1 tests/bench/syscall_cost.sh
 	$(Q)ROUNDS=1 SECONDS_EACH=1 tests/bench/task_cost.sh
 
+FORMATTED := bpf/*.c bpf/*.h user/*.c user/*.h symbolizer/*.c symbolizer/*.h tests/unit/*.c
+
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h symbolizer/*.c symbolizer/*.h tests/unit/*.c
+	$(Q)clang-format -i $(FORMATTED)
+
+check-format:
+	$(Q)clang-format --dry-run --Werror $(FORMATTED)
 
 clean:
 	$(call msg,CLEAN)

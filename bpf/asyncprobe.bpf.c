@@ -40,9 +40,10 @@ const volatile __u64 block_ns = 10000000ULL;
  * short iterations need only a few (task creation sites), and each kept
  * one costs the sampled thread a stack walk */
 const volatile __u64 sample_full_ns = 25000000ULL;
-/* the period of the task-clock sampler (--sample-period), or with timer
- * interrupt sampling the loop CPU time a sample wants at least */
+/* the period of the task-clock sampler (--sample-period) */
 const volatile __u64 sample_period_ns = 5000000ULL;
+/* sampling on the timer interrupt: the loop CPU time between samples, at
+ * least (below the 4 ms tick of HZ=250, a sample every 3 at HZ=1000) */
 const volatile __u64 tick_min_ns = 3000000ULL;
 const volatile struct ap_py_walk py = {};
 

@@ -98,10 +98,10 @@ struct ap_stack {
 struct ap_event {
 	__u32 kind;
 	__u32 tid;
-	__u64 ts;	/* CLOCK_MONOTONIC ns when the event was made */
-	__u64 start_ns; /* start of the stall / blocking episode */
+	__u64 ts;	   /* CLOCK_MONOTONIC ns when the event was made */
+	__u64 start_ns;	   /* start of the stall / blocking episode */
 	__u64 duration_ns; /* sample: the loop CPU time it stands for */
-	__u64 iter_seq; /* loop iteration the event belongs to */
+	__u64 iter_seq;	   /* loop iteration the event belongs to */
 	__s32 syscall_nr;
 	__s32 fd; /* first syscall argument; -1 if none known */
 	__u32 flags;

@@ -432,7 +432,7 @@ def report(runs, variants, configs, rounds, seconds, out):
         p("")
         p("budget (asyncprobe with defaults; worst of the rounds for attach and report)")
         for what, val, ok, spec in budget:
-            p("  %-4s %-58s %s" % ("ok" if ok else "FAIL", what,
+            p("  %-4s %-58s %s" % ("ok" if ok else "MISS", what,
                                    "-" if val is None else spec % val))
         held = sum(1 for b in budget if b[2])
         p("%d of %d budget lines hold" % (held, len(budget)))
