@@ -175,7 +175,6 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	e->task = 0;
 	e->gc_ns = 0;
 	e->gc_gens = 0;
-	e->periods = 0;
 	__builtin_memset(e->task_name, 0, AP_NAME_SNAP);
 	__builtin_memset(&e->file, 0, sizeof(e->file));
 	return e;
@@ -726,38 +725,29 @@ static __always_inline int loop_sample(__u64 cpu_ns, bool user)
 	if (l->blk_start && user && !(l->blk_flags & AP_F_GIL))
 		episode_end(l, tid, now);
 	l->samples++;
-	l->sample_cpu_ns += cpu_ns;
 	if (gc_flag &&
 	    !bpf_probe_read_user(&collecting, sizeof(collecting),
 				 (void *)gc_flag) &&
-	    collecting) {
-		l->gc_samples++;
+	    collecting)
 		l->gc_sample_cpu_ns += cpu_ns;
-	}
 	if (l->thin_seq != l->iter_seq) {
 		l->thin_seq = l->iter_seq;
-		l->thin_skipped = 0;
 		l->thin_cpu_ns = 0;
 	}
 	if (now - l->busy_start < sample_full_ns &&
 	    l->samples % AP_SAMPLE_THIN) {
-		l->thin_skipped++;
 		l->thin_cpu_ns += cpu_ns;
 		return 0;
 	}
 	e = event_get(AP_EV_SAMPLE, tid, now);
 	if (!e)
 		return 0;
-	/* it stands for the periods skipped before it in this iteration */
-	e->periods = 1 + l->thin_skipped;
+	/* it stands for the ones skipped before it in this iteration */
 	e->duration_ns = cpu_ns + l->thin_cpu_ns;
-	l->thin_skipped = 0;
 	l->thin_cpu_ns = 0;
 	e->iter_seq = l->iter_seq;
 	e->start_ns = l->busy_start;
 	e->flags = stack_walk(tid, e->frames, &e->nframes);
-	if (now - l->busy_start < sample_full_ns)
-		e->flags |= AP_F_THINNED;
 	if (collecting)
 		e->flags |= AP_F_GC;
 	e->task = running_task(tid, e->task_name);
@@ -783,15 +773,14 @@ int on_sample(struct bpf_perf_event_data *ctx)
  */
 static __always_inline int on_tick(void)
 {
+	__u64 id = bpf_get_current_pid_tgid(), exec;
+	__u32 tid = (__u32)id;
 	struct task_struct *t;
 	struct pt_regs *regs;
 	struct ap_loop *l;
-	__u32 tid;
-	__u64 exec;
 
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+	if (id >> 32 != targ_tgid)
 		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
 	l = bpf_map_lookup_elem(&loops, &tid);
 	if (!l || l->ignored || !l->busy_start)
 		return 0;

@@ -53,7 +53,6 @@ enum ap_event_flags {
 	AP_F_READ_ERR = 4,  /* a read of target memory failed mid-walk */
 	AP_F_GIL = 8,	    /* a futex wait on the GIL's own lock or cond */
 	AP_F_GC = 16,	    /* sampled while the garbage collector ran */
-	AP_F_THINNED = 32,  /* kept 1 in AP_SAMPLE_THIN; see periods */
 };
 
 /*
@@ -111,7 +110,7 @@ struct ap_event {
 	__u64 task;  /* the asyncio task running (3.14+); 0: none or unknown */
 	__u64 gc_ns; /* stall: time in timed collections (USDT) */
 	__u32 gc_gens; /* stall: generations collected, a mask */
-	__u32 periods; /* sample: sampling periods it stands for (>= 1) */
+	__u32 pad;
 	/* its name object's first bytes, read at once: the task is often gone
 	 * by the time userspace sees the event */
 	__u8 task_name[AP_NAME_SNAP];
@@ -152,8 +151,7 @@ struct ap_loop {
 	__u8 blk_task_name[AP_NAME_SNAP];
 	__u64 gil_wait_ns; /* all GIL waits, long or short */
 	__u64 gil_waits;
-	__u64 samples;	  /* CPU samples taken on this loop thread */
-	__u64 gc_samples; /* of which while the garbage collector ran */
+	__u64 samples; /* CPU samples taken on this loop thread */
 	/* garbage collections timed by the gc__start/gc__done USDT probes */
 	__u64 gc_start;	    /* the one running, 0: none */
 	__u32 gc_gen;	    /* its generation */
@@ -168,14 +166,12 @@ struct ap_loop {
 	__u64 gc_hist[3][AP_GC_NBOUNDS + 1]; /* pauses by generation, length */
 	/* iterations by busy time (the lag histogram) and their busy sum */
 	__u64 lag_hist[AP_LAG_NBOUNDS + 1];
-	/* samples skipped by thinning since the last kept one, and the
-	 * iteration they belong to: the next kept one stands for them */
+	/* the loop CPU time of the samples skipped by thinning since the
+	 * last kept one, and the iteration they belong to: the next kept
+	 * one stands for them */
 	__u64 thin_seq;
-	__u32 thin_skipped;
-	__u32 thin_pad;
-	__u64 thin_cpu_ns; /* the loop CPU time the skipped ones stood for */
-	/* loop CPU time all samples stand for, and while collecting */
-	__u64 sample_cpu_ns;
+	__u64 thin_cpu_ns;
+	/* the loop CPU time of the samples taken while collecting */
 	__u64 gc_sample_cpu_ns;
 	/* tick sampling: the thread's CPU time at its last sample */
 	__u64 tick_exec_ns;

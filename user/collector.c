@@ -143,13 +143,18 @@ static struct loop_rec *loop_add(struct collector *c, uint32_t tid)
 	return lr;
 }
 
-/* A confirmed loop's counters as the kernel has them now. */
+/* Thread @tid's loop counters as the kernel has them now. */
+static bool loop_lookup(struct collector *c, uint32_t tid, struct ap_loop *l)
+{
+	return !bpf_map__lookup_elem(c->skel->maps.loops, &tid, sizeof(tid), l,
+				     sizeof(*l), 0);
+}
+
+/* A confirmed loop's counters. */
 static bool loop_read(struct collector *c, const struct loop_rec *lr,
 		      struct ap_loop *l)
 {
-	return lr->state == LOOP_CONFIRMED &&
-	       !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-				     sizeof(lr->tid), l, sizeof(*l), 0);
+	return lr->state == LOOP_CONFIRMED && loop_lookup(c, lr->tid, l);
 }
 
 /* Count the wait or the iteration going on at @now into @l's idle or busy
@@ -314,8 +319,7 @@ static void loop_reject(struct collector *c, struct loop_rec *lr)
 	struct ap_loop l;
 
 	lr->state = LOOP_REJECTED;
-	if (!bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-				  sizeof(lr->tid), &l, sizeof(l), 0)) {
+	if (loop_lookup(c, lr->tid, &l)) {
 		l.ignored = 1;
 		bpf_map__update_elem(c->skel->maps.loops, &lr->tid,
 				     sizeof(lr->tid), &l, sizeof(l), BPF_EXIST);
@@ -353,16 +357,11 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 	}
 	/* asleep in its wait (seen by the kernel, not just seeded) before
 	 * and after the walk, in the same iteration: the chain was still */
-	asleep = !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-				       sizeof(lr->tid), &before, sizeof(before),
-				       0) &&
-		 before.sel_sleep && before.iterations;
+	asleep = loop_lookup(c, lr->tid, &before) && before.sel_sleep &&
+		 before.iterations;
 	n = py_target__walk(&c->target, tstate, frames, AP_MAX_FRAMES);
-	asleep = asleep &&
-		 !bpf_map__lookup_elem(c->skel->maps.loops, &lr->tid,
-				       sizeof(lr->tid), &after, sizeof(after),
-				       0) &&
-		 after.sel_sleep && after.iter_seq == before.iter_seq;
+	asleep = asleep && loop_lookup(c, lr->tid, &after) && after.sel_sleep &&
+		 after.iter_seq == before.iter_seq;
 	if (n > 0) {
 		stack_resolve(c, frames, n, info);
 		for (int i = 0; i < n && !asyncio; i++)
