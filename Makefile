@@ -24,15 +24,25 @@ endif
 PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
 	libcmocka-dev libmicrohttpd-dev pkg-config linux-libc-dev make gcc python3 \
 	python3-aiohttp python3-uvloop debootstrap util-linux prometheus \
-	protobuf-c-compiler libprotobuf-c-dev golang-go chromium wrk linux-perf
+	protobuf-c-compiler libprotobuf-c-dev golang-go chromium wrk linux-perf \
+	libpython3.11-testsuite
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	-std=gnu11 -D_GNU_SOURCE
+# SANITIZE=1: AddressSanitizer and UBSan, built apart in .output-asan, the
+# binary there too; `make test SANITIZE=1` runs every test with it.
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+OUTPUT := .output-asan
+BIN := $(OUTPUT)/asyncprobe
+export ASYNCPROBE_SANITIZED := 1
+else
+BIN := asyncprobe
 endif
+# the tests and benchmarks run this binary
+export ASYNCPROBE := $(abspath $(BIN))
 INCLUDES := -I$(OUTPUT) -Ibpf -Iuser -Isymbolizer
 LIBS := -lbpf -lelf -lz -ljansson -lmicrohttpd -lprotobuf-c -lm
 
@@ -47,9 +57,9 @@ LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(SYMBOLIZER_SRCS) $(USER_SRCS)) \
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all deps clean test unit-test integration-test exporter-test demo bench \
-	bench-smoke dashboards format check-format
+	bench-smoke reliability-test soak dashboards format check-format
 
-all: deps asyncprobe
+all: deps $(BIN)
 
 # Installs the Debian packages the build and the tests need; does nothing
 # when they are present.
@@ -120,7 +130,7 @@ $(OUTPUT)/symbolizer/%.o: symbolizer/%.c $(wildcard symbolizer/*.h) | $(OUTPUT)/
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
 
-asyncprobe: $(OUTPUT)/user/main.o $(LIB_OBJS)
+$(BIN): $(OUTPUT)/user/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LIBS) -o $@
 
@@ -131,12 +141,22 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard tests/unit/fixtures/*.h
 unit-test: deps $(UNIT_TESTS)
 	$(Q)tests/run-unit.sh $(UNIT_TESTS)
 
-integration-test: deps asyncprobe
+integration-test: deps $(BIN)
 	$(Q)/usr/bin/python3 tests/integration/run.py $(if $(TESTS),-k $(TESTS))
 
 # The exporter against a real Prometheus; the dashboard and the rules.
-exporter-test: deps asyncprobe
+exporter-test: deps $(BIN)
 	$(Q)/usr/bin/python3 tests/integration/exporter.py
+
+# Reliability: bad input, targets that exec/fork/exit, SIGKILL, the target
+# unharmed (byte-identical output, CPython's test_asyncio), a short soak.
+# `make soak` runs the soak for SOAK_SECONDS (default 600).
+SOAK_SECONDS ?= 600
+reliability-test: deps $(BIN)
+	$(Q)/usr/bin/python3 tests/integration/reliability.py $(if $(TESTS),-k $(TESTS))
+
+soak: deps $(BIN)
+	$(Q)/usr/bin/python3 tests/integration/reliability.py -k t_soak --soak $(SOAK_SECONDS)
 
 # dashboards/asyncprobe.json is generated: edit dashboard.py, then this.
 dashboards: dashboards/asyncprobe.json
@@ -146,10 +166,10 @@ dashboards/asyncprobe.json: dashboards/dashboard.py
 
 # Everything; the last line is "N passed, N failed, N skipped".
 # TESTS=substring narrows the integration tests.
-test: deps asyncprobe $(UNIT_TESTS)
+test: deps $(BIN) $(UNIT_TESTS)
 	$(Q)TESTS="$(TESTS)" tests/run-all.sh $(UNIT_TESTS)
 
-demo: deps asyncprobe
+demo: deps $(BIN)
 	$(Q)tests/demo.sh
 
 # What watching costs, as ratios against unwatched runs in the same run:
@@ -158,12 +178,12 @@ demo: deps asyncprobe
 # throughput.  BENCH_ARGS passes options to the service benchmark
 # (--rounds, --seconds, --variants, --configs, --markdown FILE).
 # bench-smoke: one short round of each, for CI.
-bench: deps asyncprobe
+bench: deps $(BIN)
 	$(Q)tests/bench/overhead.py $(BENCH_ARGS)
 	$(Q)tests/bench/syscall_cost.sh
 	$(Q)tests/bench/task_cost.sh
 
-bench-smoke: deps asyncprobe
+bench-smoke: deps $(BIN)
 	$(Q)tests/bench/overhead.py --rounds 1 --seconds 1 \
 		--configs baseline,asyncprobe,asyncprobe-all
 	$(Q)ROUNDS=1 tests/bench/syscall_cost.sh

@@ -10,11 +10,14 @@
  *  - sched_switch: every context switch pays a tgid compare; a loop thread
  *    that sleeps in a syscall other than its loop wait starts a blocking
  *    episode, and its Python stack is read right then, while it is stable.
- *  - a task-clock perf event on each loop thread only: CPU samples of the
- *    Python stack while an iteration is busy, to name what a stall ran,
- *    and whether the garbage collector was running.
+ *  - the timer tick (local_timer_entry: a tgid compare per tick), or with
+ *    --sample-period a task-clock perf event on each loop thread only: CPU
+ *    samples of the Python stack while an iteration is busy, to name what
+ *    a stall ran, and whether the garbage collector was running.
  *  - the gc__start/gc__done USDT probes, where the build has them (Debian's
  *    do): a uprobe per collection, rare, on loop threads only.
+ *  - sched_process_exec: each execve pays a tgid compare; the target's
+ *    own tells userspace that every address it knows is stale.
  * Nothing here writes to the target (the kernel counts USDT users in the
  * probes' semaphores, which is how the interpreter knows to fire them).
  */
@@ -811,6 +814,36 @@ SEC("raw_tp/local_timer_entry")
 int BPF_PROG(raw_tp_local_timer_entry, int vector)
 {
 	return on_tick();
+}
+
+/*
+ * The target replaced its program (execve): every address userspace knows
+ * is stale from here on, so it must stop reading and end the target.
+ */
+static __always_inline int on_exec(struct task_struct *p)
+{
+	struct ap_event *e;
+
+	if (BPF_CORE_READ(p, tgid) != targ_tgid)
+		return 0;
+	e = event_get(AP_EV_EXEC, BPF_CORE_READ(p, pid), bpf_ktime_get_ns());
+	if (e)
+		event_submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_btf_sched_process_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	return on_exec(p);
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(raw_tp_sched_process_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	return on_exec(p);
 }
 
 /* A collection starts on a loop thread (USDT python:gc__start). */

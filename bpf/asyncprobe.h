@@ -45,6 +45,7 @@ enum ap_event_kind {
 	AP_EV_SAMPLE = 2,   /* CPU sample of a busy loop thread */
 	AP_EV_STALL = 3,    /* a loop iteration ran longer than the threshold */
 	AP_EV_BLOCK = 4,    /* a loop thread blocked in a syscall too long */
+	AP_EV_EXEC = 5,	    /* the target ran execve: its runtime is gone */
 };
 
 enum ap_event_flags {

@@ -304,8 +304,8 @@ static int py_target__layout(struct py_target *t, char *err, size_t errlen)
 	t->layout_source = "version table";
 	if (!t->off) {
 		snprintf(err, errlen,
-			 "PID %d runs Python %d.%d (%s), which this asyncprobe "
-			 "does not support; supported: %s",
+			 "PID %d runs Python %d.%d (%s), which asyncprobe does "
+			 "not support; supported: %s",
 			 t->pid, t->major, t->minor, t->object,
 			 supported_versions(supported, sizeof(supported)));
 		return -ENOTSUP;

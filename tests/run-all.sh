@@ -51,6 +51,8 @@ else
 	suite integration tests/integration/run.py ${TESTS:+-k "$TESTS"}
 	# the exporter against a real Prometheus (not narrowed by TESTS)
 	[ -z "${TESTS:-}" ] && suite exporter tests/integration/exporter.py
+	# bad input, what targets do, the target unharmed, a short soak
+	suite reliability tests/integration/reliability.py ${TESTS:+-k "$TESTS"}
 fi
 
 echo

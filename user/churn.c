@@ -57,7 +57,7 @@ struct churn {
 	struct py_target *t;
 	struct py_symbolizer *sym;
 	struct py_tasks *pt;
-	bool gave_up;
+	bool gave_up; /* no more reads of the target */
 	double next_open, next_walk;
 	/* created = counter - base + named tasks first seen in walks */
 	bool counter_ok;
@@ -274,7 +274,8 @@ static size_t count_in(const uint64_t *v, size_t n, uint64_t lo, uint64_t hi)
 
 static bool sorted_has(const uint64_t *v, size_t n, uint64_t x)
 {
-	return bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
+	/* bsearch() must not be given a NULL array, even an empty one */
+	return n && bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
 }
 
 /*
@@ -676,6 +677,12 @@ int churn__counts(const struct churn *ch, struct ap_task_counts *out)
 				? out->created + ch->alive_first - ch->alive
 				: 0;
 	return 0;
+}
+
+void churn__freeze(struct churn *ch)
+{
+	if (ch)
+		ch->gave_up = true;
 }
 
 void churn__finish(struct churn *ch, double now, struct ap_task_summary *s)

@@ -43,6 +43,9 @@ struct ap_task_counts {
 };
 int churn__counts(const struct churn *ch, struct ap_task_counts *out);
 
+/* Stop reading the target (it exec'd): what was counted stays. */
+void churn__freeze(struct churn *ch);
+
 /* At the end: report what is still going on (churn, leak) and fill @s;
  * @s's arrays live until churn__free. */
 void churn__finish(struct churn *ch, double now, struct ap_task_summary *s);

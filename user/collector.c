@@ -100,6 +100,7 @@ struct collector {
 	struct bpf_link *gc_links[2]; /* USDT gc__start, gc__done */
 	bool gc_usdt;
 	bool uvloop_checked, uvloop;
+	bool execd; /* the target ran execve: its memory is another program */
 	/* the Python threads at the last refresh */
 	struct py_thread {
 		uint32_t tid;	 /* as the host sees it */
@@ -892,8 +893,13 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct loop_rec *lr;
 	uint32_t n;
 
-	if (len < offsetof(struct ap_event, frames))
+	if (len < offsetof(struct ap_event, frames) || c->execd)
 		return 0;
+	if (e->kind == AP_EV_EXEC) {
+		c->execd = true;
+		/* stop: the ring's later events are the new program's */
+		return -ECANCELED;
+	}
 	n = e->nframes;
 	if (n > AP_MAX_FRAMES)
 		n = AP_MAX_FRAMES;
@@ -1247,8 +1253,10 @@ static void summary_print(struct collector *c, double end)
 		.tasks = &tasks,
 	};
 
+	if (c->execd)
+		churn__freeze(c->churn);
 	churn__finish(c->churn, end, &tasks);
-	if (c->gc_len && gc_read(c, s.gc_collections)) {
+	if (c->gc_len && !c->execd && gc_read(c, s.gc_collections)) {
 		s.gc_known = 1;
 		for (int i = 0; i < 3; i++)
 			s.gc_collections[i] -= c->gc_first[i];
@@ -1405,6 +1413,11 @@ bool collector__gone(const struct collector *c)
 	return kill(c->target.pid, 0) && errno == ESRCH;
 }
 
+bool collector__execd(const struct collector *c)
+{
+	return c->execd;
+}
+
 void collector__tick(struct collector *c, unsigned long ticks)
 {
 	/* samples are queued without a wakeup */
@@ -1426,7 +1439,9 @@ void collector__tick(struct collector *c, unsigned long ticks)
 void collector__finish(struct collector *c)
 {
 	ring_buffer__consume(c->rb);
-	loops_watch(c, true);
+	/* after an exec there is nothing of the Python program left to read */
+	if (!c->execd)
+		loops_watch(c, true);
 	summary_print(c, clock__mono());
 }
 

@@ -37,6 +37,9 @@ void collector__tick(struct collector *c, unsigned long ticks);
 /* The target has exited (for kernels without pidfd). */
 bool collector__gone(const struct collector *c);
 
+/* Has the target run execve (its Python program is gone)? */
+bool collector__execd(const struct collector *c);
+
 /* Report what is still going on and print the summary. */
 void collector__finish(struct collector *c);
 

@@ -126,14 +126,21 @@ static int target_add(struct session *s, pid_t pid, char *err, size_t len)
 	return 0;
 }
 
-/* The target in @slot has exited, or the run ends: say how it went. */
-static void target_end(struct session *s, int slot, bool exited)
+/* The target in @slot has exited or exec'd (@ended), or the run ends: say
+ * how it went. */
+static void target_end(struct session *s, int slot, bool ended)
 {
 	struct collector *c = s->targets[slot];
 
 	if (!c)
 		return;
-	if (exited && (s->o->verbose || s->o->listen || s->o->match))
+	if (collector__execd(c))
+		/* an exec is unusual enough to say so in every mode */
+		fprintf(stderr,
+			"asyncprobe: PID %d ran execve: the Python program "
+			"watched is gone, so is its watch\n",
+			collector__pid(c));
+	else if (ended && (s->o->verbose || s->o->listen || s->o->match))
 		fprintf(stderr, "asyncprobe: PID %d exited\n",
 			collector__pid(c));
 	collector__finish(c);
@@ -143,7 +150,7 @@ static void target_end(struct session *s, int slot, bool exited)
 	collector__free(c);
 	s->targets[slot] = NULL;
 	s->ntargets--;
-	if (exited)
+	if (ended)
 		s->exited++;
 	fflush(s->o->out);
 }
@@ -384,7 +391,8 @@ static void on_tick(struct session *s, unsigned long ticks)
 
 		if (!c)
 			continue;
-		if (collector__pidfd(c) < 0 && collector__gone(c))
+		if (collector__execd(c) ||
+		    (collector__pidfd(c) < 0 && collector__gone(c)))
 			target_end(s, i, true);
 		else
 			collector__tick(c, ticks);
@@ -452,8 +460,11 @@ static bool session_loop(struct session *s)
 				exporter__run(s->http);
 				break;
 			case SRC_RING:
-				if (s->targets[slot])
-					collector__consume(s->targets[slot]);
+				if (!s->targets[slot])
+					break;
+				collector__consume(s->targets[slot]);
+				if (collector__execd(s->targets[slot]))
+					target_end(s, slot, true);
 				break;
 			case SRC_PIDFD:
 				target_end(s, slot, true);

@@ -267,7 +267,8 @@ int tasks__dump(const struct ap_options *o)
 			o->pid, strerror(-n));
 		goto cleanup;
 	}
-	qsort(d.v, d.n, sizeof(*d.v), cmp_addr);
+	if (d.n) /* qsort wants an array, even of none */
+		qsort(d.v, d.n, sizeof(*d.v), cmp_addr);
 	for (int i = 0; i < d.n; i++) {
 		struct dump_task *x = &d.v[i];
 		int nf;

@@ -46,7 +46,7 @@ import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PROBE = os.path.join(ROOT, "asyncprobe")
+PROBE = os.environ.get("ASYNCPROBE") or os.path.join(ROOT, "asyncprobe")
 SERVICE = os.path.join(ROOT, "tests", "bench", "service.py")
 PY = os.environ.get("PY", "/usr/bin/python3.11")
 VARIANTS = ("hello", "syscalls", "tasks")

@@ -16,14 +16,14 @@ measure() { # $1 = on|off
 	if [ "$1" = on ]; then
 		$PY -c "import asyncio; asyncio.run(asyncio.sleep(3600))" & idle=$!
 		sleep 0.3
-		./asyncprobe ${HOOKS:+--hooks $HOOKS} -p $idle >/dev/null 2>&1 & idle_probe=$!
+		"${ASYNCPROBE:-./asyncprobe}" ${HOOKS:+--hooks $HOOKS} -p $idle >/dev/null 2>&1 & idle_probe=$!
 		sleep 1
 	fi
 	echo "$(.output/bench/syscost getppid) $(.output/bench/syscost epoll)" >> $out/other.$1
 	$PY tests/bench/target_cost.py 1.5 > $out/t.$1.cur & local t=$!
 	if [ "$1" = on ]; then
 		sleep 0.3
-		./asyncprobe ${HOOKS:+--hooks $HOOKS} -p $t >/dev/null 2>&1 & probe=$!
+		"${ASYNCPROBE:-./asyncprobe}" ${HOOKS:+--hooks $HOOKS} -p $t >/dev/null 2>&1 & probe=$!
 	fi
 	wait $t
 	cat $out/t.$1.cur >> $out/target.$1

@@ -23,7 +23,7 @@ measure() { # $1 = on|off, $2 = spins per task
 		>> $out/tasks.$2.$1 & local t=$!
 	if [ "$1" = on ]; then
 		sleep 0.3
-		$pin_probe ./asyncprobe -p $t >/dev/null 2>&1 & probe=$!
+		$pin_probe "${ASYNCPROBE:-./asyncprobe}" -p $t >/dev/null 2>&1 & probe=$!
 	fi
 	wait $t
 	if [ -n "$probe" ]; then

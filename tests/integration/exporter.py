@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ASYNCPROBE = os.path.join(ROOT, "asyncprobe")
+ASYNCPROBE = os.environ.get("ASYNCPROBE") or os.path.join(ROOT, "asyncprobe")
 SERVICE = os.path.join(ROOT, "tests", "workloads", "service.py")
 DASHBOARDS = os.path.join(ROOT, "dashboards")
 RULES = os.path.join(DASHBOARDS, "asyncprobe.rules.yml")
