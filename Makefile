@@ -25,7 +25,7 @@ PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
 	libcmocka-dev libmicrohttpd-dev pkg-config linux-libc-dev make gcc python3 \
 	python3-aiohttp python3-uvloop debootstrap util-linux prometheus \
 	protobuf-c-compiler libprotobuf-c-dev golang-go chromium wrk linux-perf \
-	libpython3.11-testsuite
+	libpython3.11-testsuite libclang-rt-14-dev
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -189,7 +189,8 @@ bench-smoke: deps $(BIN)
 	$(Q)ROUNDS=1 tests/bench/syscall_cost.sh
 	$(Q)ROUNDS=1 SECONDS_EACH=1 tests/bench/task_cost.sh
 
-FORMATTED := bpf/*.c bpf/*.h user/*.c user/*.h symbolizer/*.c symbolizer/*.h tests/unit/*.c
+FORMATTED := bpf/*.c bpf/*.h user/*.c user/*.h symbolizer/*.c symbolizer/*.h tests/unit/*.c \
+	tests/fuzz/*.c tests/fuzz/*.h
 
 format:
 	$(Q)clang-format -i $(FORMATTED)
@@ -203,3 +204,51 @@ clean:
 
 .DELETE_ON_ERROR:
 .SECONDARY:
+
+# --- fuzzing (libFuzzer) ------------------------------------------------
+# One harness per parser of target data and of record files
+# (tests/fuzz/fuzz_*.c), each built with its own instrumented copy of the
+# sources it exercises, in .output-fuzz.  `make fuzz` runs each for
+# FUZZ_SECONDS (default 300) on a copy of its committed corpus
+# (tests/fuzz/corpus/NAME); `make fuzz-smoke` for 10 s each (CI).  A crash
+# fails the target and names the harness and the input that did it.
+FUZZ_OUT := .output-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_CC := clang
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer \
+	-I$(FUZZ_OUT) -Ibpf -Iuser -Isymbolizer
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZERS := linetable debug_offsets fdinfo record elf pyobjects
+FUZZ_SRCS := $(wildcard symbolizer/*.c) user/fdinfo.c user/report.c \
+	user/record.c user/pprof.c user/output.c user/syscalls.c
+FUZZ_OBJS := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(FUZZ_SRCS)) \
+	$(FUZZ_OUT)/profile.pb-c.o $(OUTPUT)/flamegraph_html.o \
+	$(OUTPUT)/syscall_names.o
+
+.PHONY: fuzz fuzz-smoke fuzz-build
+
+$(FUZZ_OUT)/profile.pb-c.c $(FUZZ_OUT)/profile.pb-c.h: user/profile.proto
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(FUZZ_OUT) && protoc-c --c_out=$(FUZZ_OUT) -Iuser $<
+
+$(FUZZ_OUT)/%.o: %.c $(wildcard user/*.h symbolizer/*.h) $(FUZZ_OUT)/profile.pb-c.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) \
+		-fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/profile.pb-c.o: $(FUZZ_OUT)/profile.pb-c.c
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $< \
+		$(FUZZ_OBJS) $(LIBS) -o $@
+
+fuzz-build: deps $(addprefix $(FUZZ_OUT)/fuzz_,$(FUZZERS))
+
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-smoke: fuzz-build
+	$(Q)tests/fuzz/run.sh 10 $(FUZZERS)

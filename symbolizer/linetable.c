@@ -4,11 +4,19 @@
  * Objects/locations.md (3.11+).  Tables come from another process and are
  * treated as hostile: every read is bounds-checked.
  */
+#include <limits.h>
 #include <stdbool.h>
 #include "linetable.h"
 
+/* Lines add up in a long: a hostile table's deltas overflow an int, and a
+ * sum no int can hold is no line. */
+static int line_of(long line)
+{
+	return line < INT_MIN || line > INT_MAX ? -1 : (int)line;
+}
+
 /* <= 3.9: pairs of (bytecode delta, signed line delta), offsets in bytes */
-static int lnotab_line(const uint8_t *t, size_t len, int line, long offset)
+static int lnotab_line(const uint8_t *t, size_t len, long line, long offset)
 {
 	long addr = 0;
 
@@ -18,15 +26,14 @@ static int lnotab_line(const uint8_t *t, size_t len, int line, long offset)
 			break;
 		line += (int8_t)t[i + 1];
 	}
-	return line;
+	return line_of(line);
 }
 
 /* 3.10: pairs of (start delta, signed line delta); -128 means no line */
-static int linetable310_line(const uint8_t *t, size_t len, int line,
+static int linetable310_line(const uint8_t *t, size_t len, long line,
 			     long offset)
 {
-	long start = 0, end = 0;
-	int computed = line;
+	long start = 0, end = 0, computed = line;
 
 	for (size_t i = 0; i + 1 < len; i += 2) {
 		int ldelta = (int8_t)t[i + 1];
@@ -36,7 +43,7 @@ static int linetable310_line(const uint8_t *t, size_t len, int line,
 		if (ldelta != -128)
 			computed += ldelta;
 		if (offset >= start && offset < end)
-			return ldelta == -128 ? -1 : computed;
+			return ldelta == -128 ? -1 : line_of(computed);
 	}
 	return -1;
 }
@@ -68,13 +75,13 @@ static bool svarint(const uint8_t *t, size_t len, size_t *i, int *out)
 }
 
 /* 3.11+: entries of (code, length in code units) with a line delta */
-static int locations_line(const uint8_t *t, size_t len, int line, long offset)
+static int locations_line(const uint8_t *t, size_t len, long line, long offset)
 {
 	long unit = offset / 2, pos = 0;
 	size_t i = 0;
 
 	if (unit < 0) /* a frame that has not started yet */
-		return line;
+		return line_of(line);
 	while (i < len) {
 		uint8_t b = t[i++];
 		int code = (b >> 3) & 15, delta = 0;
@@ -111,7 +118,7 @@ static int locations_line(const uint8_t *t, size_t len, int line, long offset)
 			return -1;
 		line += delta;
 		if (unit < pos + n)
-			return code == 15 ? -1 : line;
+			return code == 15 ? -1 : line_of(line);
 		pos += n;
 	}
 	return -1;

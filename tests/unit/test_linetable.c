@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,33 @@ static void test_hostile_tables(void **state)
 			 -1);
 }
 
+/* Found by fuzzing: deltas that take the line past what an int holds are
+ * no line (and no signed overflow). */
+static void test_line_overflow(void **state)
+{
+	static const uint8_t up[] = { 2, 127, 2, 127, 2, 127 };
+	static const uint8_t down[] = { 2, 0x89, 2, 0x89 }; /* -119 each */
+	/* 3.11+ long form: line delta +(2^29 - 1), then end line, columns */
+	static const uint8_t big[] = { 0xf0, 0x7e, 0x7f, 0x7f, 0x7f,
+				       0x3f, 0,	   0,	 0 };
+
+	assert_int_equal(py_linetable__line(PY_LT_LNOTAB, up, sizeof(up),
+					    INT_MAX - 100, 10),
+			 -1);
+	assert_int_equal(py_linetable__line(PY_LT_LNOTAB, down, sizeof(down),
+					    INT_MIN + 100, 10),
+			 -1);
+	assert_int_equal(
+		py_linetable__line(PY_LT_310, up, sizeof(up), INT_MAX - 100, 5),
+		-1);
+	assert_int_equal(py_linetable__line(PY_LT_LOCATIONS, big, sizeof(big),
+					    INT_MAX - 5, 0),
+			 -1);
+	assert_int_equal(
+		py_linetable__line(PY_LT_LNOTAB, up, sizeof(up), 1, 10),
+		1 + 3 * 127);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_locations_314),
 		cmocka_unit_test(test_locations_315),
 		cmocka_unit_test(test_locations_not_started),
+		cmocka_unit_test(test_line_overflow),
 		cmocka_unit_test(test_hostile_tables),
 	};
 

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ELF files of the target, read through /proc/PID/root and map_files: a
+ * container's files are whatever its image holds.  Input: the file.  Each
+ * lookup asyncprobe makes is made.  Seeds: small real ELF objects.
+ */
+#include <stdint.h>
+#include <unistd.h>
+#include "elfsym.h"
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const syms[] = { "_PyRuntime", "PyVersion",
+					    "Py_Version", "task_name_counter" };
+	static const char *const secs[] = { ".PyRuntime", ".AsyncioDebug",
+					    ".note.stapsdt", ".probes" };
+	uint8_t buf[512];
+	uint64_t v;
+	char path[64];
+	int fd = fuzz_memfd(data, size, path, sizeof(path));
+	struct elf_file *ef;
+
+	if (fd < 0)
+		return 0;
+	ef = elf_file__open(path);
+	if (ef) {
+		for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
+			elf_file__symbol(ef, syms[i], &v);
+		for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
+			elf_file__section(ef, secs[i], &v);
+			elf_file__section_data(ef, secs[i], buf, sizeof(buf));
+		}
+		elf_file__load_base(ef, &v);
+		elf_file__close(ef);
+	}
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Record files (`asyncprobe record`): gzip'd JSON lines that come from
+ * anyone's incident.  Input: the file.  Each is read and rendered in every
+ * report format, plain and --partial.  Seeds: records of real runs.
+ * (The messages bad files earn go to stderr: run.sh closes it for the
+ * harnesses, -close_fd_mask=2.)
+ */
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include "fuzz.h"
+#include "options.h"
+#include "report.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const enum ap_format formats[] = {
+		AP_FMT_TEXT,	   AP_FMT_JSON,	 AP_FMT_FOLDED,
+		AP_FMT_SPEEDSCOPE, AP_FMT_PPROF, AP_FMT_HTML,
+	};
+	char path[64];
+	int fd = fuzz_memfd(data, size, path, sizeof(path));
+
+	if (fd < 0)
+		return 0;
+	for (int partial = 0; partial < 2; partial++)
+		for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]);
+		     i++) {
+			struct ap_options o = {
+				.command = AP_CMD_REPORT,
+				.record = path,
+				.output = "/dev/null",
+				.format = formats[i],
+				.partial = partial,
+			};
+
+			report__run(&o);
+		}
+	close(fd);
+	return 0;
+}
