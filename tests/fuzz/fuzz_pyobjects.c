@@ -64,21 +64,54 @@ static void rows_load(void)
 }
 
 /* Copy the object at @addr of @pid (up to @len bytes, fewer near the end
- * of a mapping) to @out + *@pos; its new address, or 0. */
+ * of a mapping) to @out + *@pos, and keep only its first @keep(obj) bytes:
+ * what follows it is someone else's memory.  Its new address, or 0. */
 static uint64_t gen_copy(pid_t pid, uint64_t addr, size_t len, uint8_t *out,
-			 size_t *pos)
+			 size_t *pos, const struct py_offsets *o,
+			 size_t (*keep)(const struct py_offsets *,
+					const uint8_t *))
 {
 	uint64_t at = FUZZ_BASE + *pos;
+	size_t n;
 
 	if (!addr)
 		return 0;
 	for (; len >= 16; len /= 2)
 		if (*pos + len <= IMAGE_MAX &&
 		    !proc_read(pid, addr, out + *pos, len)) {
-			*pos += (len + 15) & ~(size_t)15;
+			n = keep(o, out + *pos);
+			if (n < len)
+				memset(out + *pos + n, 0, len - n);
+			*pos += ((n < len ? n : len) + 15) & ~(size_t)15;
 			return at;
 		}
 	return 0;
+}
+
+/* A str: header and characters, with the terminating NUL. */
+static size_t str_size(const struct py_offsets *o, const uint8_t *obj)
+{
+	uint64_t n;
+	uint32_t state;
+	size_t kind;
+
+	memcpy(&n, obj + o->unicode_length, sizeof(n));
+	memcpy(&state, obj + o->unicode_state, sizeof(state));
+	kind = (state >> 2) & 7;
+	if (n > 4096 || !kind)
+		return o->unicode_compact_data;
+	return ((state >> 6) & 1 ? o->unicode_ascii_data
+				 : o->unicode_compact_data) +
+	       (n + 1) * kind;
+}
+
+/* A bytes object: header, data and its NUL. */
+static size_t bytes_size(const struct py_offsets *o, const uint8_t *obj)
+{
+	uint64_t n;
+
+	memcpy(&n, obj + o->bytes_size, sizeof(n));
+	return n > 65536 ? o->bytes_data : o->bytes_data + n + 1;
 }
 
 static void gen_ptr(uint8_t *code, size_t off, uint64_t v)
@@ -108,16 +141,19 @@ static int gen_seed(const char *spec)
 	pos = (o->code_adaptive + 64 + 15) & ~(size_t)15;
 	/* members: strings up to 512 bytes, the line table's bytes object */
 	memcpy(&v, img + o->code_filename, 8);
-	gen_ptr(img, o->code_filename, gen_copy(pid, v, 512, img, &pos));
+	gen_ptr(img, o->code_filename,
+		gen_copy(pid, v, 512, img, &pos, o, str_size));
 	memcpy(&v, img + o->code_name, 8);
-	gen_ptr(img, o->code_name, gen_copy(pid, v, 256, img, &pos));
+	gen_ptr(img, o->code_name,
+		gen_copy(pid, v, 256, img, &pos, o, str_size));
 	if (o->code_qualname >= 0) {
 		memcpy(&v, img + o->code_qualname, 8);
 		gen_ptr(img, (size_t)o->code_qualname,
-			gen_copy(pid, v, 256, img, &pos));
+			gen_copy(pid, v, 256, img, &pos, o, str_size));
 	}
 	memcpy(&v, img + o->code_linetable, 8);
-	gen_ptr(img, o->code_linetable, gen_copy(pid, v, 1024, img, &pos));
+	gen_ptr(img, o->code_linetable,
+		gen_copy(pid, v, 1024, img, &pos, o, bytes_size));
 	/* the third instruction: a pointer (3.11+) or an index */
 	instr = o->instr_kind == PY_INSTR_POINTER
 			? FUZZ_BASE + o->code_adaptive + 4

@@ -427,8 +427,8 @@ def t_output_identical():
     # and asyncprobe did watch it: the stall and the sleep were found
     assert any(e["event"] == "stall" and e["stack"] and e["stack"][0]["function"] == "crunch"
                for e in found), "crunch stall not found"
-    assert any(e["event"] == "blocking_syscall" and e["stack"][0]["function"] == "main"
-               for e in found), "time.sleep not found"
+    assert any(e["event"] == "blocking_syscall" and e["stack"] and
+               e["stack"][0]["function"] == "main" for e in found), "time.sleep not found"
     assert tasks.returncode == 0, tasks.stderr
 
 
