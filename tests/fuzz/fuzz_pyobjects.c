@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * CPython objects read out of a target: code objects, their str and bytes
- * members, line tables, frames, the thread list.  The input is a memory
- * image that this harness maps at a fixed address in its own process, so
- * that pointers in it resolve through the same process_vm_readv path that
- * reads a real target; pointers elsewhere fail as they would there.
+ * members, line tables, frame chains, the interpreter's thread list.  The input
+ * is a memory image that this harness maps at a fixed address in its own
+ * process, so that pointers in it resolve through the same process_vm_readv
+ * path that reads a real target; pointers elsewhere fail as they would there.
  *
  * Input: version row (1 byte), instruction (8 bytes, the frame's
  * instruction field), then the image, mapped at FUZZ_BASE: a code object
@@ -218,9 +218,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the cache's re-validation path, after the object "changed" */
 	pysym__new_epoch(s);
 	pysym__resolve(s, &f, &info);
-	pysym__free(s);
 	for (size_t off = 0; off < 4096 && off + 8 <= image_used; off += 512)
 		pysym__decode_unicode(t.off, t.pid, FUZZ_BASE + off, buf,
 				      sizeof(buf));
+	/* the same image as a runtime (its thread list) and as thread states
+	 * (their frame chains), each frame symbolized */
+	t.runtime = FUZZ_BASE;
+	t.pthread_tid_off = -1;
+	py_target__threads(&t, NULL, NULL);
+	for (size_t off = 0; off < 4096 && off + 8 <= image_used; off += 256) {
+		struct ap_frame frames[16];
+		int n = py_target__walk(&t, FUZZ_BASE + off, frames, 16);
+
+		for (int i = 0; i < n; i++)
+			pysym__resolve(s, &frames[i], &info);
+	}
+	pysym__free(s);
 	return 0;
 }
