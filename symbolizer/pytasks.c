@@ -1015,7 +1015,8 @@ static int set_members(struct py_tasks *pt, uint64_t set, bool weak, size_t *n,
 		m = max - *n;
 	if ((err = scratch(pt, *n + m)))
 		goto cleanup;
-	memcpy(pt->addrs + *n, refs, m * sizeof(*refs));
+	if (m) /* addrs is NULL while nothing has been kept */
+		memcpy(pt->addrs + *n, refs, m * sizeof(*refs));
 	*n += m;
 cleanup:
 	free(table);
@@ -1124,7 +1125,8 @@ int py_tasks__awaited_by(struct py_tasks *pt, uint64_t task, uint64_t *out,
 	n = base;
 	if ((err = set_members(pt, by, false, &n, base + (size_t)max)))
 		return err;
-	memcpy(out, pt->addrs + base, (n - base) * sizeof(*out));
+	if (n > base)
+		memcpy(out, pt->addrs + base, (n - base) * sizeof(*out));
 	return (int)(n - base);
 }
 
