@@ -75,7 +75,8 @@ deps:
 		  || { echo "make deps: apt-get install $$missing failed" >&2; exit 1; }; \
 	fi
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/symbolizer $(OUTPUT)/tests:
+# every build step runs after deps (order-only), under make -j too
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/symbolizer $(OUTPUT)/tests: | deps
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -207,43 +208,26 @@ clean:
 
 # --- fuzzing (libFuzzer) ------------------------------------------------
 # One harness per parser of target data and of record files
-# (tests/fuzz/fuzz_*.c), each built with its own instrumented copy of the
-# sources it exercises, in .output-fuzz.  `make fuzz` runs each for
+# (tests/fuzz/fuzz_*.c), each linked with its own instrumented build of
+# just the sources it exercises, in .output-fuzz.  `make fuzz` runs each for
 # FUZZ_SECONDS (default 300) on a copy of its committed corpus
-# (tests/fuzz/corpus/NAME); `make fuzz-smoke` for 10 s each (CI).  A crash
-# fails the target and names the harness and the input that did it.
+# (tests/fuzz/corpus/NAME); `make fuzz-smoke` for 10 s each (CI).  A crash,
+# sanitizer report, leak or hang fails the target and names the harness
+# and the input that did it.  FUZZERS=NAME... narrows the run.
 FUZZ_OUT := .output-fuzz
 FUZZ_SECONDS ?= 300
-FUZZ_CC := clang
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer \
-	-I$(FUZZ_OUT) -Ibpf -Iuser -Isymbolizer
-FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZERS := linetable debug_offsets fdinfo record elf pyobjects
-FUZZ_SRCS := $(wildcard symbolizer/*.c) user/fdinfo.c user/report.c \
-	user/record.c user/pprof.c user/output.c user/syscalls.c
-FUZZ_OBJS := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(FUZZ_SRCS)) \
-	$(FUZZ_OUT)/profile.pb-c.o $(OUTPUT)/flamegraph_html.o \
-	$(OUTPUT)/syscall_names.o
+FUZZERS ?= linetable debug_offsets fdinfo record elf pyobjects pytasks
+FUZZ_CFLAGS := $(filter-out -O% -fsanitize=%,$(CFLAGS)) -O1 \
+	-fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined -I$(FUZZ_OUT) -Ibpf -Iuser -Isymbolizer
+FUZZ_HDRS := $(wildcard user/*.h symbolizer/*.h) bpf/asyncprobe.h \
+	$(FUZZ_OUT)/profile.pb-c.h
+fuzz_objs = $(patsubst %,$(FUZZ_OUT)/%.o,$(1))
+FUZZ_PY_OBJS := $(call fuzz_objs,symbolizer/pysym symbolizer/pytarget \
+	symbolizer/pydebug symbolizer/pyversions symbolizer/linetable \
+	symbolizer/elfsym)
 
 .PHONY: fuzz fuzz-smoke fuzz-build
-
-$(FUZZ_OUT)/profile.pb-c.c $(FUZZ_OUT)/profile.pb-c.h: user/profile.proto
-	$(call msg,PROTOC,$@)
-	$(Q)mkdir -p $(FUZZ_OUT) && protoc-c --c_out=$(FUZZ_OUT) -Iuser $<
-
-$(FUZZ_OUT)/%.o: %.c $(wildcard user/*.h symbolizer/*.h) $(FUZZ_OUT)/profile.pb-c.h
-	$(call msg,FUZZ-CC,$@)
-	$(Q)mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) \
-		-fsanitize=fuzzer-no-link -c $< -o $@
-
-$(FUZZ_OUT)/profile.pb-c.o: $(FUZZ_OUT)/profile.pb-c.c
-	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -c $< -o $@
-
-$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
-	$(call msg,FUZZ-LD,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $< \
-		$(FUZZ_OBJS) $(LIBS) -o $@
 
 fuzz-build: deps $(addprefix $(FUZZ_OUT)/fuzz_,$(FUZZERS))
 
@@ -252,3 +236,39 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	$(Q)tests/fuzz/run.sh 10 $(FUZZERS)
+
+# what each harness links: the sources it exercises
+$(FUZZ_OUT)/fuzz_linetable: $(call fuzz_objs,symbolizer/linetable)
+$(FUZZ_OUT)/fuzz_debug_offsets: \
+	$(call fuzz_objs,symbolizer/pydebug symbolizer/pyversions)
+$(FUZZ_OUT)/fuzz_fdinfo: $(call fuzz_objs,user/fdinfo)
+$(FUZZ_OUT)/fuzz_elf: $(call fuzz_objs,symbolizer/elfsym)
+$(FUZZ_OUT)/fuzz_record: $(call fuzz_objs,user/report user/record \
+	user/pprof user/output profile.pb-c flamegraph_html)
+$(FUZZ_OUT)/fuzz_pyobjects: $(FUZZ_PY_OBJS) tests/fuzz/image.h
+$(FUZZ_OUT)/fuzz_pytasks: $(FUZZ_PY_OBJS) \
+	$(call fuzz_objs,symbolizer/pytasks) tests/fuzz/image.h
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(filter %.o,$^) \
+		$(LIBS) -o $@
+
+$(FUZZ_OUT)/%.o: %.c $(FUZZ_HDRS) | deps
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) \
+		-fsanitize=fuzzer-no-link -c $< -o $@
+
+# generated: checked by the sanitizers, not steered for coverage
+$(FUZZ_OUT)/profile.pb-c.o: $(FUZZ_OUT)/profile.pb-c.c $(FUZZ_OUT)/profile.pb-c.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_OUT)/%.pb-c.c $(FUZZ_OUT)/%.pb-c.h: user/%.proto | deps
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(@D) && protoc-c --c_out=$(@D) -Iuser $<
+
+$(FUZZ_OUT)/flamegraph_html.o: user/flamegraph.html | deps
+	$(call msg,EMBED,$@)
+	$(Q)mkdir -p $(@D) && printf '\t.section .rodata\n\t.global ap_flamegraph_html\n\t.type ap_flamegraph_html, @object\nap_flamegraph_html:\n\t.incbin "%s"\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
+		$(abspath $<) | $(CLANG) -c -x assembler - -o $@

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * _Py_DebugOffsets: the layout table a 3.13+ target carries at the start of
- * _PyRuntime, read and validated before anything trusts it.  Input: the
- * bytes read from the target.  Seeds: real 3.13, 3.14, 3.15 images.
+ * _Py_DebugOffsets: the layout table a 3.13+ target carries at the start
+ * of _PyRuntime, read and validated before anything trusts it (a target
+ * can write any values there).
+ *
+ * Input: the bytes read from the target (py_target__open reads 1024),
+ * copied to a buffer of exactly that size.  Seeds: the images of real
+ * 3.13, 3.14 and 3.15 interpreters (tests/unit/fixtures).
  */
 #include <stdint.h>
 #include <stdlib.h>

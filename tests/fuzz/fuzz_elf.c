@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * ELF files of the target, read through /proc/PID/root and map_files: a
- * container's files are whatever its image holds.  Input: the file.  Each
- * lookup asyncprobe makes is made.  Seeds: small real ELF objects.
+ * ELF files of the target, read through /proc/PID/map_files and
+ * /proc/PID/root: a container's files are whatever its image holds.
+ *
+ * Input: the file, opened as /proc/self/fd/N of a memfd.  Each lookup
+ * asyncprobe makes is made: _PyRuntime and Py_Version, the .PyRuntime
+ * section, the _asyncio module's .AsyncioDebug words and counter symbol,
+ * USDT notes, the load base.  Seeds: small real ELF objects (compiled
+ * probes, a libpython's symbols and notes, an _asyncio module).
  */
 #include <stdint.h>
 #include <unistd.h>
@@ -15,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					    "Py_Version", "task_name_counter" };
 	static const char *const secs[] = { ".PyRuntime", ".AsyncioDebug",
 					    ".note.stapsdt", ".probes" };
+	static const size_t lens[] = { 8, 13 * 8, 512 };
 	uint8_t buf[512];
 	uint64_t v;
 	char path[64];
@@ -29,7 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			elf_file__symbol(ef, syms[i], &v);
 		for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
 			elf_file__section(ef, secs[i], &v);
-			elf_file__section_data(ef, secs[i], buf, sizeof(buf));
+			for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]);
+			     j++)
+				elf_file__section_data(ef, secs[i], buf,
+						       lens[j]);
 		}
 		elf_file__load_base(ef, &v);
 		elf_file__close(ef);

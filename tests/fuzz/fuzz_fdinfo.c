@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Lines of /proc/PID/net/{tcp,tcp6,udp,unix} as a target's namespace shows
- * them.  Input: one byte for which parser, then the line.  Seeds: real
- * lines.
+ * Lines of /proc/PID/net/{tcp,udp}{,6} and /proc/PID/net/unix as the
+ * target's network namespace shows them (a unix socket's path is any name
+ * the target bound).
+ *
+ * Input: which parser (1 byte: inet, inet6, unix), then the line, copied
+ * with a NUL.  Results go to heap buffers of the callers' sizes: ASan sees
+ * a write past them.  Seeds: real lines of sockets of each kind.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,30 +15,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char local[128], remote[128], path[256];
+	char *line, *local = malloc(80), *remote = malloc(80),
+		    *path = malloc(256);
 	unsigned long inode;
 	int listening;
-	char *line;
 
-	if (size < 1)
-		return 0;
-	line = malloc(size);
-	if (!line)
-		return 0;
-	memcpy(line, data + 1, size - 1);
-	line[size - 1] = '\0';
-	switch (data[0] % 3) {
-	case 0:
-		fd__parse_inet_line(line, 0, &inode, local, remote,
-				    sizeof(local), &listening);
-		break;
-	case 1:
-		fd__parse_inet_line(line, 1, &inode, local, remote,
-				    sizeof(local), &listening);
-		break;
-	default:
-		fd__parse_unix_line(line, &inode, path, sizeof(path));
+	line = size ? malloc(size) : NULL;
+	if (line && local && remote && path) {
+		memcpy(line, data + 1, size - 1);
+		line[size - 1] = '\0';
+		if (data[0] % 3 == 2)
+			fd__parse_unix_line(line, &inode, path, 256);
+		else
+			fd__parse_inet_line(line, data[0] % 3, &inode, local,
+					    remote, 80, &listening);
 	}
 	free(line);
+	free(local);
+	free(remote);
+	free(path);
 	return 0;
 }

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * Record files (`asyncprobe record`): gzip'd JSON lines that come from
- * anyone's incident.  Input: the file.  Each is read and rendered in every
- * report format, plain and --partial.  Seeds: records of real runs.
- * (The messages bad files earn go to stderr: run.sh closes it for the
- * harnesses, -close_fd_mask=2.)
+ * anyone's incident, whole, cut short or corrupt.
+ *
+ * Input: the file, read as /proc/self/fd/N of a memfd.  It is rendered in
+ * every report format (text, json, folded, speedscope, pprof, html), plain
+ * and --partial, to /dev/null.  Seeds: records of real runs of
+ * tests/workloads/misbehave.py, whole and cut short.  The messages bad
+ * files earn go to stderr, which run.sh closes (-close_fd_mask=2).
  */
 #include <stdint.h>
 #include <string.h>
