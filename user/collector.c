@@ -960,20 +960,30 @@ static void loops_watch(struct collector *c, bool final)
 		struct loop_rec *lr = &c->loops[i];
 		struct ap_stack st;
 		struct ap_loop l;
+		bool ongoing, returned;
 		uint32_t n = 0;
 
 		if (!loop_read(c, lr, &l))
 			continue;
-		/* blocked in a syscall right now */
-		if (l.blk_start && l.blk_out && now > l.blk_start &&
-		    now - l.blk_start >= min_block &&
-		    (final || lr->reported_blk != l.blk_start)) {
+		/* blocked in a syscall right now (@ongoing); or, at the end,
+		 * back from one that the BPF side closes only when the loop
+		 * next switches out or gets back to its selector */
+		ongoing = l.blk_start && l.blk_out && now > l.blk_start &&
+			  now - l.blk_start >= min_block &&
+			  (final || lr->reported_blk != l.blk_start);
+		returned = final && l.blk_start && !l.blk_out &&
+			   l.blk_last_in > l.blk_start &&
+			   l.blk_last_in - l.blk_start >= min_block;
+
+		if (ongoing || returned) {
+			uint64_t end = ongoing ? now : l.blk_last_in;
+
 			e = (struct ap_event){
 				.kind = AP_EV_BLOCK,
 				.tid = lr->tid,
-				.ts = now,
+				.ts = end,
 				.start_ns = l.blk_start,
-				.duration_ns = now - l.blk_start,
+				.duration_ns = end - l.blk_start,
 				.iter_seq = l.blk_iter_seq,
 				.syscall_nr = l.blk_nr,
 				.fd = l.blk_fd,
@@ -992,7 +1002,7 @@ static void loops_watch(struct collector *c, bool final)
 			memcpy(e.task_name, l.blk_task_name,
 			       sizeof(e.task_name));
 			lr->reported_blk = l.blk_start;
-			block_report(c, &e, n, true, final);
+			block_report(c, &e, n, ongoing, final);
 		}
 		/* an iteration that has not ended */
 		if (l.busy_start && !l.sel_sleep && now > l.busy_start &&

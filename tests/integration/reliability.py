@@ -291,6 +291,50 @@ def t_target_execs():
         wl.stop()
 
 
+def t_match_after_exec():
+    """With --match, a target that execs a matching Python program (an
+    in-place restart) is watched again: the first program's call and the
+    second's are found, each once, under the same PID.  The run ends just
+    after the second call returned, before its loop got back to its
+    selector (where the BPF side closes a call): it is reported all the
+    same."""
+    wl = Workload(FAULTS, "reexec")
+    tag = re.escape(os.path.basename(wl.trigger))
+    p = subprocess.Popen([R.PROBE, "--match", "faults\\.py .*" + tag, "--rescan", "0.2",
+                          "-f", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    err = R.Lines(p.stderr)
+    watching = "asyncprobe: watching PID %d " % wl.pid
+    try:
+        assert err.until(lambda l: l.startswith(watching), 10), err.all
+        out = R.Lines(p.stdout)
+        wl.go()
+        wl.said("exec")
+        assert err.until(lambda l: "PID %d ran execve" % wl.pid in l, 5), err.all
+        assert err.until(lambda l: l.startswith(watching), 5), "not watched again: %r" % err.all
+        # the new program's loop found: its first call is not missed
+        assert out.until(lambda l: [json.loads(x)["event"] for x in out.all].count("loop") == 2,
+                         5), out.all
+        open(wl.trigger + ".again", "w").close()
+        wl.said("done")
+        p.send_signal(signal.SIGINT)
+        events = [json.loads(l) for l in out.rest(10) if l.strip()]
+        assert p.wait(10) == 0, err.rest(1)
+        assert len(blocking_at(events, "nap_before_exec", R.marker_line("exec", FAULTS))) == 1
+        assert len(blocking_at(events, "nap_after_exec",
+                               R.marker_line("after_exec", FAULTS))) == 1, events
+        assert all(e["pid"] == wl.pid for e in events if e["event"] != "summary")
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        wl.stop()
+        try:
+            os.unlink(wl.trigger + ".again")
+        except OSError:
+            pass
+
+
 def t_target_forks():
     """The target forks copies of its loop thread: the children are not
     the target; the parent's calls are all found, nothing else."""
@@ -577,7 +621,7 @@ def t_soak():
 
 TESTS = [t_bad_arguments, t_no_such_pid, t_not_python, t_unsupported_pythons,
          t_no_privilege, t_least_capabilities,
-         t_two_probes, t_target_execs, t_target_forks, t_target_threads, t_target_exits,
+         t_two_probes, t_target_execs, t_match_after_exec, t_target_forks, t_target_threads, t_target_exits,
          t_sigkill_leaves_nothing, t_output_identical, t_test_asyncio, t_soak]
 
 

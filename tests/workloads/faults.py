@@ -24,6 +24,10 @@ def nap_before_exec():
     time.sleep(0.25)  # LINE:exec
 
 
+def nap_after_exec():
+    time.sleep(0.25)  # LINE:after_exec
+
+
 def parent_nap():
     time.sleep(0.25)  # LINE:parent
 
@@ -42,6 +46,21 @@ async def do_exec():
     say("exec", time.monotonic())
     # a different program in the same process: a plain sleep, no loop
     os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(3)"])
+
+
+async def do_reexec():
+    nap_before_exec()
+    await asyncio.sleep(0.2)
+    say("exec", time.monotonic())
+    # the same service started again in this process (an in-place restart)
+    os.execv(sys.executable, [sys.executable, __file__, "after_exec", sys.argv[2]])
+
+
+async def do_after_exec():
+    # the program that reexec started: its own trigger
+    while not os.path.exists(sys.argv[2] + ".again"):
+        await asyncio.sleep(0.02)
+    nap_after_exec()
 
 
 async def do_fork():
@@ -89,12 +108,13 @@ async def do_exit():
     os._exit(0)
 
 
-MODES = {"exec": do_exec, "fork": do_fork, "threads": do_threads, "exit": do_exit}
+MODES = {"exec": do_exec, "reexec": do_reexec, "after_exec": do_after_exec,
+         "fork": do_fork, "threads": do_threads, "exit": do_exit}
 
 
 async def main(mode, trigger):
     say("ready")
-    while not os.path.exists(trigger):
+    while mode != "after_exec" and not os.path.exists(trigger):
         await asyncio.sleep(0.02)
     await MODES[mode]()
     say("done")
