@@ -45,6 +45,13 @@ static double num(const json_t *o, const char *key)
 	return json_is_number(v) ? json_number_value(v) : 0;
 }
 
+/* Seconds as nanoseconds; a duration or date of a damaged or hostile
+ * record (negative, NaN, past the year 2262) reads as 0. */
+static int64_t ns_of(double s)
+{
+	return s > 0 && s < 9.2e9 ? (int64_t)(s * 1e9) : 0;
+}
+
 /* An integer field; out of range (or NaN) reads as 0, never a wild cast. */
 static long inum(const json_t *o, const char *key)
 {
@@ -807,9 +814,8 @@ static int pprof_report(FILE *out, const struct report *r)
 		if (num(ev, "end_ts") > last)
 			last = num(ev, "end_ts");
 	}
-	err = pprof__write(out, s, si,
-			   (int64_t)inum(r->header, "created") * 1000000000LL,
-			   last > first ? (int64_t)((last - first) * 1e9) : 0);
+	err = pprof__write(out, s, si, ns_of(num(r->header, "created")),
+			   ns_of(last - first));
 cleanup:
 	free(fr);
 	free(s);
