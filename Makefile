@@ -25,7 +25,8 @@ PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libjansson-dev \
 	libcmocka-dev libmicrohttpd-dev pkg-config linux-libc-dev make gcc python3 \
 	python3-aiohttp python3-uvloop debootstrap util-linux prometheus \
 	protobuf-c-compiler libprotobuf-c-dev golang-go chromium wrk linux-perf \
-	libpython3.11-testsuite libclang-rt-14-dev
+	libpython3.11-testsuite libclang-rt-14-dev \
+	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -57,7 +58,7 @@ LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(SYMBOLIZER_SRCS) $(USER_SRCS)) \
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all deps clean test unit-test integration-test exporter-test demo bench \
-	bench-smoke reliability-test soak dashboards format check-format
+	bench-smoke reliability-test soak vmtest dashboards format check-format
 
 all: deps $(BIN)
 
@@ -169,6 +170,14 @@ dashboards/asyncprobe.json: dashboards/dashboard.py
 # TESTS=substring narrows the integration tests.
 test: deps $(BIN) $(UNIT_TESTS)
 	$(Q)TESTS="$(TESTS)" tests/run-all.sh $(UNIT_TESTS)
+
+# Debian's 6.1, 6.12 and sid kernels booted under QEMU, the BPF tests run
+# inside each (vmtests/); kernels are fetched with apt into a cache
+# (/var/cache/asyncprobe/vm).  VM_KERNELS=6.1,sid narrows the run.
+VM_KERNELS ?= 6.1,6.12,sid
+vmtest: deps $(BIN)
+	$(Q)/usr/bin/python3 vmtests/vmtest.py --kernels $(VM_KERNELS) \
+		--bin $(BIN)
 
 demo: deps $(BIN)
 	$(Q)tests/demo.sh

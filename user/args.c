@@ -23,6 +23,7 @@ static const char usage[] =
 	"       asyncprobe report FILE [--format "
 	"text|json|folded|speedscope|pprof|html]\n"
 	"                  [-o OUT] [--partial]\n"
+	"       asyncprobe check [-v]\n"
 	"\n"
 	"Find event-loop stalls, blocking syscalls and task churn in a\n"
 	"running asyncio (CPython) process, and name the Python line that\n"
@@ -43,6 +44,10 @@ static const char usage[] =
 	"`asyncprobe tasks` lists every asyncio task once: its name, state,\n"
 	"coroutine stack and who awaits whom (Python 3.11+; needs only\n"
 	"CAP_SYS_PTRACE).\n"
+	"\n"
+	"`asyncprobe check` loads and attaches every BPF program this kernel\n"
+	"supports and says which features and fallbacks a run would use\n"
+	"(exit 0), or that none can load here (exit 1).\n"
 	"\n"
 	"  -p, --pid PID               process to watch; repeat for more\n"
 	"  -d, --duration SECONDS      stop after this long (default: until\n"
@@ -100,6 +105,8 @@ static const char usage[] =
 	"    asyncprobe -p 4711 -f json | jq .   # JSON lines for tools\n"
 	"    asyncprobe tasks -p 4711            # what every task awaits\n"
 	"    asyncprobe top -p 4711              # the live view\n"
+	"    asyncprobe check                    # will it run on this "
+	"kernel?\n"
 	"    asyncprobe record -p 4711 -d 60 -o incident.aprec\n"
 	"    asyncprobe report incident.aprec    # the summary, to read\n"
 	"    asyncprobe report incident.aprec -f folded | flamegraph.pl > "
@@ -217,7 +224,8 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		} cmds[] = { { "tasks", AP_CMD_TASKS },
 			     { "record", AP_CMD_RECORD },
 			     { "report", AP_CMD_REPORT },
-			     { "top", AP_CMD_TOP } };
+			     { "top", AP_CMD_TOP },
+			     { "check", AP_CMD_CHECK } };
 
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 			if (strcmp(argv[1], cmds[i].name))
@@ -421,6 +429,14 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 				argv[optind - 1]);
 			return AP_PARSE_ERROR;
 		}
+	}
+	if (o->command == AP_CMD_CHECK) {
+		if (optind < argc || o->npids || o->match || o->listen) {
+			fprintf(err, "asyncprobe: `asyncprobe check` takes no "
+				     "target: asyncprobe check [-v]\n");
+			return AP_PARSE_ERROR;
+		}
+		return AP_PARSE_OK;
 	}
 	if (o->command == AP_CMD_REPORT && optind < argc && !o->record)
 		o->record = argv[optind++];

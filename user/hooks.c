@@ -274,63 +274,81 @@ static void hooks_memo_write(const struct variant *v)
 		rename(HOOKS_MEMO ".tmp", HOOKS_MEMO);
 }
 
+int hooks__nvariants(void)
+{
+	return (int)(sizeof(variants) / sizeof(variants[0]));
+}
+
+const char *hooks__variant(int i, const char **what)
+{
+	if (what)
+		*what = variants[i].what;
+	return variants[i].name;
+}
+
+/* open -> rodata -> load -> attach variant @i, without fallback */
+struct asyncprobe_bpf *hooks__try(const struct hooks_config *cfg, int i,
+				  const char **step, int *err)
+{
+	const struct variant *v = &variants[i];
+	struct asyncprobe_bpf *skel;
+
+	*step = "probe";
+	*err = -ENOENT;
+	if (v->sel == SEL_KPROBE && !kprobes_available())
+		return NULL; /* no CONFIG_KPROBES */
+	if (v->sel == SEL_TRACEPOINT && !tracefs_ready(cfg->verbose))
+		return NULL;
+	*step = "open";
+	skel = asyncprobe_bpf__open();
+	if (!skel) {
+		*err = -errno;
+		return NULL;
+	}
+	rodata_set(cfg, skel);
+	programs_select(skel, cfg, v);
+	/* a valid size cannot fail: else the compiled one stays */
+	if (cfg->ring_bytes)
+		bpf_map__set_max_entries(skel->maps.events, cfg->ring_bytes);
+	*step = "load";
+	*err = asyncprobe_bpf__load(skel);
+	if (!*err) {
+		*step = "attach";
+		*err = asyncprobe_bpf__attach(skel);
+	}
+	if (!*err)
+		return skel;
+	asyncprobe_bpf__destroy(skel);
+	return NULL;
+}
+
 /* open -> rodata -> load -> attach, the cheapest variant that works here */
 struct asyncprobe_bpf *hooks__load(const struct hooks_config *cfg,
 				   const char **what)
 {
-	const size_t nvariants = sizeof(variants) / sizeof(variants[0]);
-	struct asyncprobe_bpf *skel_ok = NULL;
-	int err = -EINVAL;
+	const int nvariants = hooks__nvariants();
+	struct asyncprobe_bpf *skel = NULL;
+	int err = -EINVAL, memo;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
 		fprintf(stderr,
 			"asyncprobe: kernel BTF not readable "
 			"(/sys/kernel/btf/vmlinux): CO-RE needs a kernel "
 			"built with CONFIG_DEBUG_INFO_BTF\n");
-	int memo = cfg->only ? -1 : hooks_memo_read();
+	memo = cfg->only ? -1 : hooks_memo_read();
 
 	/* the variant that worked last time first, then the cheapest on */
-	for (int k = memo >= 0 ? -1 : 0; k < (int)nvariants; k++) {
-		const struct variant *v = &variants[k < 0 ? memo : k];
-		struct asyncprobe_bpf *skel;
-		const char *step = "load";
+	for (int k = memo >= 0 ? -1 : 0; k < nvariants; k++) {
+		int i = k < 0 ? memo : k;
+		const struct variant *v = &variants[i];
+		const char *step;
 
 		if (k >= 0 && k == memo) /* already tried */
 			continue;
-
 		if (cfg->only && strcmp(cfg->only, v->name))
 			continue;
-		if (v->sel == SEL_KPROBE && !kprobes_available()) {
-			if (cfg->verbose)
-				fprintf(stderr,
-					"asyncprobe: %s: this kernel has no "
-					"kprobes, trying the next\n",
-					v->what);
-			err = -ENOENT;
-			continue;
-		}
-		if (v->sel == SEL_TRACEPOINT && !tracefs_ready(cfg->verbose)) {
-			err = -ENOENT;
-			continue;
-		}
-		skel = asyncprobe_bpf__open();
-		if (!skel) {
-			err = -errno;
-			break;
-		}
-		rodata_set(cfg, skel);
-		programs_select(skel, cfg, v);
-		/* a valid size cannot fail: else the compiled one stays */
-		if (cfg->ring_bytes)
-			bpf_map__set_max_entries(skel->maps.events,
-						 cfg->ring_bytes);
-		err = asyncprobe_bpf__load(skel);
-		if (!err) {
-			step = "attach";
-			err = asyncprobe_bpf__attach(skel);
-		}
-		if (!err) {
-			skel_ok = skel;
+		skel = hooks__try(cfg, i, &step, &err);
+		if (skel) {
 			*what = v->what;
 			if (!cfg->only && k != -1)
 				hooks_memo_write(v);
@@ -339,19 +357,26 @@ struct asyncprobe_bpf *hooks__load(const struct hooks_config *cfg,
 					v->what);
 			break;
 		}
-		if (cfg->verbose)
+		if (!strcmp(step, "open"))
+			break;
+		if (cfg->verbose && !strcmp(step, "probe"))
+			fprintf(stderr,
+				"asyncprobe: %s: this kernel has no %s, "
+				"trying the next\n",
+				v->what,
+				v->sel == SEL_KPROBE ? "kprobes" : "tracefs");
+		else if (cfg->verbose)
 			fprintf(stderr, "asyncprobe: %s: %s failed (%s)%s\n",
 				v->what, step, strerror(-err),
-				k + 1 < (int)nvariants ? ", trying the next"
-						       : "");
-		asyncprobe_bpf__destroy(skel);
+				k + 1 < nvariants ? ", trying the next" : "");
 	}
-	if (!skel_ok)
+	if (!skel)
 		fprintf(stderr,
 			"asyncprobe: failed to load and attach BPF programs: "
 			"%s\n  run with -vv for libbpf's and the verifier's "
-			"log; `asyncprobe` needs BTF, tracepoints and BPF ring "
-			"buffers (Linux 5.17+)\n",
+			"log; `asyncprobe check` says what this kernel "
+			"supports; asyncprobe needs BTF, tracepoints and BPF "
+			"ring buffers (Linux 5.17+)\n",
 			strerror(-err));
-	return skel_ok;
+	return skel;
 }

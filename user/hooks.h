@@ -33,6 +33,19 @@ struct hooks_config {
 struct asyncprobe_bpf *hooks__load(const struct hooks_config *cfg,
 				   const char **what);
 
+/* The selector-hook variants, cheapest first: how many, and variant @i's
+ * name (for --hooks) and description. */
+int hooks__nvariants(void);
+const char *hooks__variant(int i, const char **what);
+
+/*
+ * Load and attach variant @i alone.  NULL when it cannot be: *step says
+ * where it failed ("probe": the kernel lacks what it needs; "open",
+ * "load", "attach") and *err the -errno.
+ */
+struct asyncprobe_bpf *hooks__try(const struct hooks_config *cfg, int i,
+				  const char **step, int *err);
+
 /* The capabilities asyncprobe needs that this process lacks ("" if none). */
 const char *hooks__caps_missing(char *buf, size_t len);
 

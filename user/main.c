@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "check.h"
 #include "options.h"
 #include "record.h"
 #include "report.h"
@@ -113,6 +114,8 @@ int main(int argc, char **argv)
 		return report__run(&o);
 	case AP_CMD_TOP:
 		return top_run(&o);
+	case AP_CMD_CHECK:
+		return check__run(&o);
 	default:
 		if (o.format > AP_FMT_JSON)
 			return live_report_run(&o);

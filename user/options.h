@@ -21,6 +21,7 @@ enum ap_command {
 	AP_CMD_RECORD = 2, /* watch into a record file */
 	AP_CMD_REPORT = 3, /* render a record file */
 	AP_CMD_TOP = 4,	   /* a live view, refreshed every second */
+	AP_CMD_CHECK = 5,  /* what this kernel supports */
 };
 
 #define AP_MAX_PIDS 64 /* -p given this many times at most */

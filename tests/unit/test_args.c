@@ -134,6 +134,22 @@ static void test_tasks_and_churn(void **state)
 	assert_non_null(strstr(outbuf, "--churn-threshold"));
 }
 
+static void test_check(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 1, "check"), AP_PARSE_OK);
+	assert_int_equal(o.command, AP_CMD_CHECK);
+	assert_int_equal(parse(&o, 3, "check", "-v", "-v"), AP_PARSE_OK);
+	assert_int_equal(o.verbose, 2);
+	assert_int_equal(parse(&o, 3, "check", "-p", "7"), AP_PARSE_ERROR);
+	assert_string_equal(errbuf, "asyncprobe: `asyncprobe check` takes no "
+				    "target: asyncprobe check [-v]\n");
+	assert_int_equal(parse(&o, 2, "check", "now"), AP_PARSE_ERROR);
+	assert_int_equal(parse(&o, 1, "--help"), AP_PARSE_EXIT);
+	assert_non_null(strstr(outbuf, "asyncprobe check [-v]"));
+}
+
 static void test_exporter(void **state)
 {
 	struct ap_options o;
@@ -245,6 +261,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tasks_and_churn),
+		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_exporter),
 		cmocka_unit_test(test_record_report),
 	};
