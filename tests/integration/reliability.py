@@ -213,6 +213,32 @@ def t_no_privilege():
         p.wait()
 
 
+def t_check():
+    """asyncprobe check: every hooks variant this kernel loads is tried
+    and named; exit 0 here.  Without the capabilities: exit 1, saying
+    which are missing."""
+    r = subprocess.run([R.PROBE, "check"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    lines = r.stdout.splitlines()
+    status = {l.split()[0]: l.split()[1] for l in lines if l.startswith("  ")}
+    assert set(status) == {"capabilities", "btf", "hooks/fentry", "hooks/kprobe",
+                           "hooks/tracepoint", "hooks/sys_enter", "sampler/timer-tick",
+                           "sampler/perf-event", "uprobes", "exec-events"}, lines
+    # what a run here uses is the cheapest variant that loads
+    first = next(k for k in ("hooks/fentry", "hooks/kprobe", "hooks/tracepoint",
+                             "hooks/sys_enter") if status[k] == "ok")
+    what = next(l for l in lines if l.startswith("  " + first)).split(": ", 1)[1]
+    assert lines[-1] == "asyncprobe can run here: it uses " + what, lines
+    if not shutil.which("setpriv"):
+        raise R.Skip("setpriv not installed")
+    r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", R.PROBE, "check"],
+                       capture_output=True, text=True, timeout=15)
+    assert r.returncode == 1, (r.returncode, r.stdout)
+    assert r.stdout.splitlines()[1:] == [
+        "  capabilities         no (missing CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)",
+        "cannot check: run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE"], r.stdout
+
+
 def t_least_capabilities():
     """An unprivileged user with CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE
     alone (what the README documents) finds what root finds."""
@@ -620,7 +646,7 @@ def t_soak():
 
 
 TESTS = [t_bad_arguments, t_no_such_pid, t_not_python, t_unsupported_pythons,
-         t_no_privilege, t_least_capabilities,
+         t_no_privilege, t_check, t_least_capabilities,
          t_two_probes, t_target_execs, t_match_after_exec, t_target_forks, t_target_threads, t_target_exits,
          t_sigkill_leaves_nothing, t_output_identical, t_test_asyncio, t_soak]
 
