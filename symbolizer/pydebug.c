@@ -176,7 +176,8 @@ static int field(const uint8_t *blob, size_t off, uint64_t size, size_t room,
 {
 	uint64_t v = u64_at(blob, off);
 
-	if (size == 0 || size > STRUCT_MAX || v + room > size) {
+	/* v > size first: v + room could wrap past zero */
+	if (size == 0 || size > STRUCT_MAX || v > size || room > size - v) {
 		snprintf(err, errlen,
 			 "_Py_DebugOffsets: %s = %llu is outside its struct "
 			 "(%llu bytes)",

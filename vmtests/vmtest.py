@@ -148,7 +148,13 @@ def kernel_prepare(cache, key, refresh):
         return release, vmlinuz, initrd
     debdir = os.path.join(cache, "debs", key)
     os.makedirs(debdir, exist_ok=True)
-    debs = suite.download(pkgs, debdir)
+    try:
+        debs = suite.download(pkgs, debdir)
+    except (RuntimeError, subprocess.CalledProcessError):
+        if refresh:
+            raise
+        # the cached lists may name a kernel the archive no longer has
+        return kernel_prepare(cache, key, True)
     # older kernels of this key: not needed any more
     for old in glob.glob(os.path.join(debdir, "*.deb")):
         if old not in debs:

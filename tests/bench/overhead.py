@@ -27,8 +27,9 @@ Usage: overhead.py [--rounds N] [--seconds S] [--variants a,b]
                    [--configs a,b] [--markdown FILE]
        overhead.py --twin PAIRS [--seconds S] [--variants a,b]
 
---twin measures only asyncprobe's cost to its target, but to a few tenths
-of a percent where the runs above scatter by 2%: two equal services share
+--twin measures only asyncprobe's cost to its target (throughput and p99
+latency), but to a few tenths of a percent where the runs above scatter by
+2% (and p99 by 10%): two equal services share
 CPU 0, so that whatever the machine does affects both (see twin()).
 Needs root, wrk and perf (make deps).
 """
@@ -307,6 +308,7 @@ def twin(variant, pairs, seconds):
     out = []
 
     def segment():
+        """a's requests/s and p99 latency, each relative to b's"""
         res = {}
         ts = [threading.Thread(target=lambda s=s: res.__setitem__(s, wrk_half(s.port, seconds)))
               for s in (a, b)]
@@ -314,7 +316,7 @@ def twin(variant, pairs, seconds):
             t.start()
         for t in ts:
             t.join()
-        return res[a] / res[b]
+        return res[a][0] / res[b][0], res[a][1] / res[b][1]
 
     try:
         segment()  # warm-up
@@ -326,7 +328,7 @@ def twin(variant, pairs, seconds):
                 raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
             on = segment()
             prof.stop()
-            out.append(on / off)
+            out.append((on[0] / off[0], on[1] / off[1]))
     finally:
         a.stop()
         b.stop()
@@ -334,13 +336,15 @@ def twin(variant, pairs, seconds):
 
 
 def wrk_half(port, seconds):
+    """Requests/s and p99 latency (s) with half the connections."""
     argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % (CONNECTIONS // 2),
-            "-d%ds" % max(1, round(seconds)), "http://127.0.0.1:%d/" % port]
+            "-d%ds" % max(1, round(seconds)), "--latency", "http://127.0.0.1:%d/" % port]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
-    if r.returncode or not m:
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", r.stdout, re.M)
+    if r.returncode or not m or not p99:
         raise RuntimeError("wrk failed: " + r.stderr.strip())
-    return float(m.group(1))
+    return float(m.group(1)), float(p99.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[p99.group(2)]
 
 
 class Scraper(threading.Thread):
@@ -486,12 +490,14 @@ def main():
     if a.twin:
         print("asyncprobe (defaults) on one of two equal services sharing CPU %s, %g s "
               "segments:" % (TARGET_CPU, a.seconds))
-        print("its throughput relative to its twin, watched / not watched")
+        print("its throughput and p99 latency relative to its twin's, watched / not watched")
         for v in variants:
-            rs = sorted(twin(v, a.twin, a.seconds))
-            q = statistics.quantiles(rs, n=4) if len(rs) > 1 else [rs[0]] * 3
-            print("  %-8s median %.3f  (quartiles %.3f..%.3f, %d pairs)" % (
-                v, statistics.median(rs), q[0], q[2], len(rs)))
+            pairs = twin(v, a.twin, a.seconds)
+            for what, rs in (("throughput", [t for t, _ in pairs]), ("p99", [p for _, p in pairs])):
+                rs = sorted(rs)
+                q = statistics.quantiles(rs, n=4) if len(rs) > 1 else [rs[0]] * 3
+                print("  %-8s %-10s median %.3f  (quartiles %.3f..%.3f, %d pairs)" % (
+                    v, what, statistics.median(rs), q[0], q[2], len(rs)), flush=True)
         return
     runs = []
     same = [c for c in configs if c != "asyncio-debug"]

@@ -128,6 +128,13 @@ static void test_rejects(void **state)
 	memcpy(b + l->tstate_next, &v, sizeof(v));
 	assert_int_equal(parse(b, sizeof(b), err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "tstate_next"));
+	/* ... or so far past it that offset + size wraps to a small number
+	 * (found by fuzz_pytasks: it read before a task's bytes) */
+	memcpy(b, dbg_blob_3_14, sizeof(b));
+	v = UINT64_MAX;
+	memcpy(b + l->pyobject_ob_type, &v, sizeof(v));
+	assert_int_equal(parse(b, sizeof(b), err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "pyobject_ob_type"));
 
 	/* a struct size of zero, or absurd */
 	memcpy(b, dbg_blob_3_14, sizeof(b));
