@@ -810,7 +810,10 @@ static uint64_t name_number(struct py_tasks *pt, const uint8_t *obj)
 		memcpy(&d, obj + 24, sizeof(d));
 		return (tag >> 3) == 1 && !(tag & 3) ? d : 0;
 	}
-	if (kind != TYPE_STR)
+	/* the offsets come from the target (_Py_DebugOffsets, which bounds
+	 * them by the str struct only): they must fall in what was read */
+	if (kind != TYPE_STR || o->unicode_state + 4 > NAME_READ ||
+	    o->unicode_length + 8 > NAME_READ)
 		return 0;
 	uint32_t state;
 	int64_t len;
