@@ -649,6 +649,17 @@ static int counter_find(struct py_tasks *pt)
 	return 0;
 }
 
+/*
+ * Did a word go from @last up by @step by setting one high bit?  That is
+ * a flags word, not a count: a static type's tp_flags gains
+ * Py_TPFLAGS_VALID_VERSION_TAG (1 << 19) when its method cache is first
+ * used, which once passed for half a million tasks created at once.
+ */
+static bool flag_set(uint64_t last, uint64_t step)
+{
+	return step >= 256 && !(step & (step - 1)) && !(last & step);
+}
+
 int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base)
 {
 	uint64_t *v, best = 0;
@@ -672,9 +683,11 @@ int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base)
 			continue;
 		/* a counter never goes down, is past every number given, and
 		 * never becomes a pointer (a static that was NULL at open) */
+		uint64_t step = v[i] - pt->cand_last[i];
+
 		if (v[i] < pt->cand_last[i] || v[i] < pt->max_number ||
-		    v[i] >= CAND_MAX ||
-		    v[i] - pt->cand_last[i] > CAND_STEP_MAX) {
+		    v[i] >= CAND_MAX || step > CAND_STEP_MAX ||
+		    flag_set(pt->cand_last[i], step)) {
 			pt->cand_live[i] = false;
 			continue;
 		}
