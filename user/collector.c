@@ -26,6 +26,7 @@
 #include "churn.h"
 #include "collector.h"
 #include "fdinfo.h"
+#include "hygiene.h"
 #include "hooks.h"
 #include "output.h"
 #include "pysym.h"
@@ -89,6 +90,7 @@ struct collector {
 	const char *variant;
 	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
 	struct churn *churn;	   /* task counts, lifetimes, sites, leaks */
+	struct hygiene *hygiene;   /* descriptor growth */
 	/* gc.generation_stats: collections per generation, read every tick */
 	uint64_t gc_stats;
 	uint64_t gc_first[3];
@@ -1287,6 +1289,7 @@ void collector__free(struct collector *c)
 		free(c->loops[i].samples);
 	}
 	churn__free(c->churn);
+	hygiene__free(c->hygiene);
 	bpf_link__destroy(c->gc_links[0]);
 	bpf_link__destroy(c->gc_links[1]);
 	ring_buffer__free(c->rb);
@@ -1341,11 +1344,12 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 			c->target.layout_source);
 	c->sym = pysym__new(&c->target);
 	c->churn = churn__new(o, &c->target, c->sym);
+	c->hygiene = hygiene__new(o, &c->target);
 	c->stall_sites = sitetab__new(MAX_SITES);
 	c->block_sites = sitetab__new(MAX_SITES);
 	c->loop_metrics = calloc(AP_MAX_LOOPS, sizeof(*c->loop_metrics));
-	if (!c->sym || !c->churn || !c->stall_sites || !c->block_sites ||
-	    !c->loop_metrics) {
+	if (!c->sym || !c->churn || !c->hygiene || !c->stall_sites ||
+	    !c->block_sites || !c->loop_metrics) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1434,6 +1438,8 @@ void collector__tick(struct collector *c, unsigned long ticks)
 	ring_buffer__consume(c->rb);
 	loops_watch(c, false);
 	churn__tick(c->churn, clock__mono());
+	if (!c->execd)
+		hygiene__tick(c->hygiene, clock__mono());
 	gc_tick(c, clock__mono());
 	if (c->o->command == AP_CMD_RECORD &&
 	    ticks % (LOOP_STATS_S * 1000 / AP_TICK_MS) == 0)
@@ -1510,6 +1516,7 @@ void collector__metrics(struct collector *c, struct ap_target_metrics *m)
 		.nblock_hist = c->nblock_hist,
 		.events_lost = events_lost(c),
 	};
+	hygiene__counts(c->hygiene, m->hygiene, m->fds);
 	if (!churn__counts(c->churn, &tc)) {
 		m->tasks_known = 1;
 		m->tasks_alive = tc.alive;

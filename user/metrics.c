@@ -298,6 +298,12 @@ static void target_families(struct render *r, struct ap_target_metrics *ts,
 		{ "asyncprobe_target_info", "gauge",
 		  "A watched Python process: its PID in its own namespace, "
 		  "Python version and process name." },
+		{ "asyncprobe_hygiene_findings_total", "counter",
+		  "asyncio anti-patterns found, by kind: fd_growth "
+		  "(descriptors of one kind that keep growing)." },
+		{ "asyncprobe_open_fds", "gauge",
+		  "The target's open file descriptors by kind, counted "
+		  "every 2 seconds." },
 	};
 	char lb[512], e1[64], e2[96];
 
@@ -333,6 +339,25 @@ static void target_families(struct render *r, struct ap_target_metrics *ts,
 					 metrics__escape(m->comm, e2,
 							 sizeof(e2)));
 				sample(r, "", lb, 1);
+				break;
+			case 5:
+				for (int k = 0; k < AP_HY_KINDS; k++) {
+					snprintf(lb, sizeof(lb),
+						 "pid=\"%d\",kind=\"%s\"",
+						 m->pid, ap_hygiene_names[k]);
+					sample(r, "", lb,
+					       (double)m->hygiene[k]);
+				}
+				break;
+			case 6:
+				for (int k = 0; k < AP_FD_KINDS; k++) {
+					if (m->fds[k] < 0)
+						continue;
+					snprintf(lb, sizeof(lb),
+						 "pid=\"%d\",kind=\"%s\"",
+						 m->pid, ap_fd_kind_names[k]);
+					sample(r, "", lb, (double)m->fds[k]);
+				}
 				break;
 			}
 		}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 #include "asyncprobe.h"
+#include "hygiene.h"
 #include "pysym.h"
 #include "sitetab.h"
 
@@ -55,6 +56,8 @@ struct ap_target_metrics {
 	int tasks_known;
 	uint64_t tasks_created, tasks_finished, tasks_alive;
 	uint64_t events_lost;
+	uint64_t hygiene[AP_HY_KINDS]; /* findings by kind */
+	int64_t fds[AP_FD_KINDS];      /* open, by kind; -1: not counted */
 };
 
 /* The exporter's own figures. */

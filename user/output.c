@@ -410,6 +410,28 @@ void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x)
 	fflush(f);
 }
 
+void output__hygiene(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
+
+		json_object_set_new(o, "fd_kind", json_string(x->fd_kind));
+		json_object_set_new(o, "start_ts", json_real(x->start_ts));
+		json_object_set_new(o, "fds_start", json_integer(x->fds_start));
+		json_object_set_new(o, "fds_end", json_integer(x->fds_end));
+		json_object_set_new(o, "growth_per_s",
+				    json_real(x->growth_per_s));
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f,
+		"FDS      %s descriptors grew %lld -> %lld (+%.1f/s) and are "
+		"still open\n",
+		x->fd_kind, (long long)x->fds_start, (long long)x->fds_end,
+		x->growth_per_s);
+	fflush(f);
+}
+
 static void summary_tasks_json(json_t *o, const struct ap_task_summary *t)
 {
 	if (!t || !t->known) {

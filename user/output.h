@@ -113,6 +113,18 @@ struct ap_leak {
 	const struct ap_site *sites;
 };
 
+/* An asyncio hygiene finding (hygiene.h). */
+struct ap_hygiene {
+	const char *event; /* "fd_growth" */
+	pid_t pid, ns_pid;
+	double ts;
+	/* fd_growth: descriptors of one kind, since start_ts */
+	const char *fd_kind;
+	double start_ts;
+	int64_t fds_start, fds_end;
+	double growth_per_s;
+};
+
 /* Pending tasks of one event loop (by its loop object). */
 struct ap_task_loop {
 	uint64_t loop; /* the loop object's address in the target */
@@ -159,6 +171,7 @@ void output__loop_stats(FILE *f, pid_t pid, pid_t ns_pid, double ts,
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s);
 void output__churn(FILE *f, enum ap_format fmt, const struct ap_churn *x);
 void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x);
+void output__hygiene(FILE *f, enum ap_format fmt, const struct ap_hygiene *x);
 
 /* "file.py" shortened to its last two path components (text output) */
 const char *output__short_path(const char *path);

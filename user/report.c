@@ -225,6 +225,30 @@ static void frame_label(const json_t *fr, char *buf, size_t len)
 
 /* --- text ---------------------------------------------------------- */
 
+/* The asyncio anti-patterns found: each descriptor growth. */
+static void text_hygiene(FILE *out, const struct report *r)
+{
+	int n = 0;
+
+	fprintf(out, "\nasyncio hygiene: ");
+	for (size_t i = 0; i < r->nevents; i++) {
+		const json_t *ev = r->events[i];
+
+		if (!is_kind(ev, "fd_growth"))
+			continue;
+		if (!n++)
+			fputc('\n', out);
+		fprintf(out,
+			"  PID %ld: %s descriptors grew from %ld to %ld "
+			"(+%.1f/s), still open\n",
+			inum(ev, "pid"), str(ev, "fd_kind"),
+			inum(ev, "fds_start"), inum(ev, "fds_end"),
+			num(ev, "growth_per_s"));
+	}
+	if (!n)
+		fprintf(out, "no descriptor growth\n");
+}
+
 struct culprit {
 	char key[640];
 	char where[512];
@@ -453,6 +477,7 @@ static void text_report(FILE *out, const struct report *r)
 	}
 	if (!leaks)
 		fprintf(out, "Task leaks: none seen\n");
+	text_hygiene(out, r);
 }
 
 /* --- json ---------------------------------------------------------- */

@@ -661,6 +661,46 @@ def t_task_leak(py):
     assert s["tasks_alive_max"] >= lk["tasks_alive_end"]
 
 
+def run_hygiene(py, mode):
+    """hygiene.py in @mode recorded for 8 s: the JSON events and the
+    incident report of the record."""
+    wl, pid = py.start("hygiene.py", mode, "11", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    try:
+        if not Lines(wl.stdout).until(lambda l: l.strip() == "ready", 10):
+            raise AssertionError("workload not ready: " + wl.stderr.read())
+        with tempfile.TemporaryDirectory(prefix="asyncprobe-hygiene-") as tmp:
+            rec = os.path.join(tmp, "hygiene.aprec")
+            rc, _, err = cli(["record", "-p", str(pid), "-d", "8", "-o", rec], timeout=40)
+            assert rc == 0, "asyncprobe exit %d: %s" % (rc, err)
+            rc, js, err = cli(["report", rec, "-f", "json"])
+            assert rc == 0, err
+            rc, text, err = cli(["report", rec])
+            assert rc == 0, err
+        return [json.loads(l) for l in js.splitlines() if l.strip()], text
+    finally:
+        stop_workload(wl, pid)
+
+
+def t_hygiene(py):
+    """TCP connections opened and never closed are fd_growth, with the
+    kind and the counts; the same service closing them says nothing."""
+    ev, text = run_hygiene(py, "dirty")
+    grew = [e for e in ev if e["event"] == "fd_growth"]
+    assert len(grew) == 1 and grew[0]["fd_kind"] == "tcp", [e["event"] for e in ev]
+    g = grew[0]
+    assert g["pid"] == ev[-1]["pid"] and g["fds_end"] - g["fds_start"] >= 50, g
+    # 25 connections a second, both ends: 50 descriptors a second
+    assert 35 <= g["growth_per_s"] <= 55, g
+    assert g["ts"] - g["start_ts"] >= 6, g
+    assert "PID %d: tcp descriptors grew from %d to %d" % (
+        g["pid"], g["fds_start"], g["fds_end"]) in text, text
+    ev, text = run_hygiene(py, "clean")
+    said = [e for e in ev if e["event"] == "fd_growth"]
+    assert not said, said
+    assert "asyncio hygiene: no descriptor growth" in text, text
+
+
 def t_task_dump(py):
     """`asyncprobe tasks`: names, states, coroutine stacks and awaits."""
     wl, pid = py.start("tasktree.py", "trigger-%d-tree" % os.getpid(),
@@ -714,7 +754,8 @@ def t_task_dump(py):
 PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
                    t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output,
                    t_gil_starved, t_gc, t_task_names, t_pidns,
-                   t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump]
+                   t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump,
+                   t_hygiene]
 # about the kernel, not the interpreter: run with the first one only
 ONCE = [t_hooks, t_samplers]
 

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/* asyncio hygiene findings from /proc (see hygiene.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "fdinfo.h"
+#include "hygiene.h"
+#include "output.h"
+
+#define FD_PERIOD_S 2.0	  /* descriptors counted this often */
+#define FD_MAX 65536	  /* descriptors looked at per count */
+#define FD_MIN_GROWTH 50  /* of one kind, to call it growth... */
+#define FD_MIN_SPAN_S 6.0 /* ...over this long at least */
+#define FD_MIN_READINGS 3
+
+const char *const ap_hygiene_names[AP_HY_KINDS] = {
+	[AP_HY_FD_GROWTH] = "fd_growth",
+};
+
+const char *const ap_fd_kind_names[AP_FD_KINDS] = {
+	[AP_FD_TCP] = "tcp",   [AP_FD_UDP] = "udp",
+	[AP_FD_UNIX] = "unix", [AP_FD_SOCKET] = "socket",
+	[AP_FD_PIPE] = "pipe", [AP_FD_FILE] = "file",
+	[AP_FD_ANON] = "anon", [AP_FD_OTHER] = "other",
+};
+
+struct sock {
+	unsigned long inode;
+	int kind;
+};
+
+struct hygiene {
+	const struct ap_options *o;
+	struct py_target *t;
+	uint64_t findings[AP_HY_KINDS];
+	bool fd_gone; /* /proc/PID/fd unreadable: stop */
+	double next_fd;
+	int readings;
+	int64_t fds[AP_FD_KINDS];
+	int64_t base[AP_FD_KINDS]; /* count growth is measured from */
+	double base_ts[AP_FD_KINDS];
+	struct sock *socks;
+	size_t nsocks, cap_socks;
+};
+
+struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t)
+{
+	struct hygiene *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->o = o;
+	h->t = t;
+	for (int k = 0; k < AP_FD_KINDS; k++)
+		h->fds[k] = -1;
+	return h;
+}
+
+void hygiene__free(struct hygiene *h)
+{
+	if (!h)
+		return;
+	free(h->socks);
+	free(h);
+}
+
+void hygiene__counts(const struct hygiene *h, uint64_t *findings, int64_t *fds)
+{
+	for (int k = 0; k < AP_HY_KINDS; k++)
+		findings[k] = h ? h->findings[k] : 0;
+	for (int k = 0; k < AP_FD_KINDS; k++)
+		fds[k] = h ? h->fds[k] : -1;
+}
+
+/* --- fd_growth ----------------------------------------------------- */
+
+static int cmp_sock(const void *a, const void *b)
+{
+	unsigned long x = ((const struct sock *)a)->inode;
+	unsigned long y = ((const struct sock *)b)->inode;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Give the sockets found in /proc/PID/net/NAME their kind. */
+static void socks_classify(struct hygiene *h, const char *name, int v6,
+			   int kind)
+{
+	char path[64], line[512], local[80], remote[80];
+	struct sock key, *s;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", h->t->pid, name);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		int listening;
+
+		if (kind == AP_FD_UNIX
+			    ? fd__parse_unix_line(line, &key.inode, local,
+						  sizeof(local))
+			    : fd__parse_inet_line(line, v6, &key.inode, local,
+						  remote, sizeof(local),
+						  &listening))
+			continue;
+		s = bsearch(&key, h->socks, h->nsocks, sizeof(*h->socks),
+			    cmp_sock);
+		if (s)
+			s->kind = kind;
+	}
+	fclose(f);
+}
+
+static int fd_kind(struct hygiene *h, const char *link)
+{
+	unsigned long inode;
+
+	if (sscanf(link, "socket:[%lu]", &inode) == 1) {
+		if (h->nsocks == h->cap_socks) {
+			size_t cap = h->cap_socks ? h->cap_socks * 2 : 64;
+			struct sock *g = realloc(h->socks, cap * sizeof(*g));
+
+			if (!g)
+				return AP_FD_SOCKET;
+			h->socks = g;
+			h->cap_socks = cap;
+		}
+		h->socks[h->nsocks++] =
+			(struct sock){ .inode = inode, .kind = AP_FD_SOCKET };
+		return -1; /* counted once classified */
+	}
+	if (!strncmp(link, "pipe:", 5))
+		return AP_FD_PIPE;
+	if (!strncmp(link, "anon_inode:", 11))
+		return AP_FD_ANON;
+	if (link[0] == '/')
+		return AP_FD_FILE;
+	return AP_FD_OTHER;
+}
+
+/* Count the descriptors by kind; false when they cannot be read. */
+static bool fds_count(struct hygiene *h, int64_t *n)
+{
+	char path[64], link[256];
+	struct dirent *de;
+	int seen = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", h->t->pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	memset(n, 0, AP_FD_KINDS * sizeof(*n));
+	h->nsocks = 0;
+	while ((de = readdir(d)) && seen < FD_MAX) {
+		ssize_t len;
+		int k;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		len = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+		if (len < 0)
+			continue; /* closed meanwhile */
+		link[len] = '\0';
+		seen++;
+		k = fd_kind(h, link);
+		if (k >= 0)
+			n[k]++;
+	}
+	closedir(d);
+	if (h->nsocks) {
+		qsort(h->socks, h->nsocks, sizeof(*h->socks), cmp_sock);
+		socks_classify(h, "tcp", 0, AP_FD_TCP);
+		socks_classify(h, "tcp6", 1, AP_FD_TCP);
+		socks_classify(h, "udp", 0, AP_FD_UDP);
+		socks_classify(h, "udp6", 1, AP_FD_UDP);
+		socks_classify(h, "unix", 0, AP_FD_UNIX);
+		for (size_t i = 0; i < h->nsocks; i++)
+			n[h->socks[i].kind]++;
+	}
+	return true;
+}
+
+void hygiene__tick(struct hygiene *h, double now)
+{
+	int64_t n[AP_FD_KINDS];
+
+	if (!h || h->fd_gone || now < h->next_fd)
+		return;
+	h->next_fd = now + FD_PERIOD_S;
+	if (!fds_count(h, n)) {
+		h->fd_gone = true;
+		return;
+	}
+	h->readings++;
+	for (int k = 0; k < AP_FD_KINDS; k++) {
+		int64_t grown;
+
+		/* the first count, or fewer than growth is measured from:
+		 * they were closed, start again from here */
+		if (h->readings == 1 || n[k] < h->base[k]) {
+			h->base[k] = n[k];
+			h->base_ts[k] = now;
+		}
+		grown = n[k] - h->base[k];
+		/* still growing (a new high), by enough, for long enough */
+		if (h->readings >= FD_MIN_READINGS && n[k] > h->fds[k] &&
+		    grown >= FD_MIN_GROWTH && 2 * grown >= h->base[k] &&
+		    now - h->base_ts[k] >= FD_MIN_SPAN_S) {
+			struct ap_hygiene x = {
+				.event = ap_hygiene_names[AP_HY_FD_GROWTH],
+				.pid = h->t->pid,
+				.ns_pid = h->t->ns_pid != h->t->pid
+						  ? h->t->ns_pid
+						  : 0,
+				.ts = now,
+				.fd_kind = ap_fd_kind_names[k],
+				.start_ts = h->base_ts[k],
+				.fds_start = h->base[k],
+				.fds_end = n[k],
+				.growth_per_s = grown / (now - h->base_ts[k]),
+			};
+
+			output__hygiene(h->o->out, h->o->format, &x);
+			h->findings[AP_HY_FD_GROWTH]++;
+			/* the next finding of this kind: as much again */
+			h->base[k] = n[k];
+			h->base_ts[k] = now;
+		}
+		h->fds[k] = n[k];
+	}
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asyncio hygiene findings: the anti-patterns the guides warn about, seen
+ * from outside, without hooks.
+ *   fd_growth   the target's descriptors of one kind (tcp, unix, pipe,
+ *               file...) keep growing: sessions or connections never
+ *               closed.  Counted from /proc every 2 seconds.
+ */
+#ifndef HYGIENE_H
+#define HYGIENE_H
+
+#include <stdint.h>
+#include "options.h"
+#include "pytarget.h"
+
+enum ap_hygiene_kind {
+	AP_HY_FD_GROWTH,
+	AP_HY_KINDS,
+};
+
+/* The kinds' names: the JSON event, the metric's kind label. */
+extern const char *const ap_hygiene_names[AP_HY_KINDS];
+
+/* Descriptor kinds counted (bounded: a metric label). */
+enum ap_fd_kind {
+	AP_FD_TCP,
+	AP_FD_UDP,
+	AP_FD_UNIX,
+	AP_FD_SOCKET, /* another family */
+	AP_FD_PIPE,
+	AP_FD_FILE,
+	AP_FD_ANON, /* eventfd, epoll, timerfd... */
+	AP_FD_OTHER,
+	AP_FD_KINDS,
+};
+
+extern const char *const ap_fd_kind_names[AP_FD_KINDS];
+
+struct hygiene;
+
+struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t);
+void hygiene__free(struct hygiene *h);
+
+/* Count the descriptors when due; report growth. */
+void hygiene__tick(struct hygiene *h, double now);
+
+/* Findings so far, by kind; descriptors by kind at the last count (-1:
+ * never counted). */
+void hygiene__counts(const struct hygiene *h, uint64_t *findings, int64_t *fds);
+
+#endif
