@@ -27,6 +27,8 @@ struct py_asyncio_layout {
 	long wr_object; /* weakref referent */
 	long type_base, type_name;
 	long fut_loop, fut_state, task_fut_waiter, task_coro, task_name;
+	/* 3.11+: the int counting cancel() calls not undone by uncancel() */
+	long task_cancels;
 	/* 3.12+: in the module state */
 	long st_counter, st_scheduled, st_eager;
 	/* code object of a coroutine (<= 3.10: gi_code; 3.11+: its frame's) */
@@ -53,6 +55,7 @@ struct py_task_info {
 	uint64_t number; /* N of an automatic "Task-N" name; 0: named */
 	bool named;	 /* given a name (number 0 and the name was read) */
 	int state;	 /* enum py_task_state */
+	int32_t cancels; /* cancel() calls not uncancelled (3.11+; else 0) */
 };
 
 struct py_tasks;

@@ -13,6 +13,7 @@ static const char usage[] =
 	"Usage: asyncprobe -p PID [-p PID...] [-d SECONDS] "
 	"[--stall-threshold MS]\n"
 	"                  [--syscall-threshold MS] [--churn-threshold N]\n"
+	"                  [--cancel-threshold SECONDS]\n"
 	"                  [--format text|json|folded|speedscope|pprof|html]\n"
 	"                  [-o OUT] [-v]\n"
 	"       asyncprobe --listen [ADDR:]PORT (-p PID... | --match REGEX)\n"
@@ -69,6 +70,10 @@ static const char usage[] =
 	"                              anyway, up to the damage\n"
 	"  -c, --churn-threshold N     report task churn above N tasks\n"
 	"                              created per second (default 1000)\n"
+	"      --cancel-threshold SECONDS\n"
+	"                              report tasks still running this long "
+	"after\n"
+	"                              cancel() (Python 3.11+; default 10)\n"
 	"      --sample-period MS      sample busy loops every MS of their\n"
 	"                              CPU time with a timer of their own\n"
 	"                              (an interrupt per sample); default:\n"
@@ -188,6 +193,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "format", required_argument, NULL, 'f' },
 		{ "sample-period", required_argument, NULL, 'S' },
 		{ "churn-threshold", required_argument, NULL, 'c' },
+		{ "cancel-threshold", required_argument, NULL, 'C' },
 		{ "hooks", required_argument, NULL, 'H' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
@@ -209,6 +215,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 	o->syscall_ms = 10;
 	o->sample_ms = 0; /* on the timer tick */
 	o->churn_threshold = 1000;
+	o->cancel_threshold_s = 10;
 	o->rescan_s = 5;
 	o->top_sites = 10;
 	o->format = AP_FMT_TEXT;
@@ -358,6 +365,18 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 				     : &o->sample_ms) = v;
 			break;
 		}
+		case 'C':
+			o->cancel_threshold_s = parse_positive(optarg);
+			if (o->cancel_threshold_s < 0.5 ||
+			    o->cancel_threshold_s > 86400) {
+				fprintf(err,
+					"asyncprobe: invalid cancel threshold "
+					"'%s': give seconds from 0.5 to "
+					"86400\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			break;
 		case 'c':
 			o->churn_threshold = parse_positive(optarg);
 			if (o->churn_threshold < 0) {

@@ -7,6 +7,7 @@
 #include <time.h>
 #include "clock.h"
 #include "churn.h"
+#include "hygiene.h"
 #include "pytasks.h"
 
 #define MAX_WALK 200000 /* tasks read per walk */
@@ -99,6 +100,7 @@ struct churn {
 	int nloops;
 	churn_loop_tid loop_tid;
 	void *loop_tid_ctx;
+	struct hygiene *hy; /* told of every walk */
 	/* what churn__finish hands out */
 	struct ap_site out_sites[TOP_SITES], leak_sites[TOP_SITES];
 };
@@ -220,6 +222,7 @@ static int walk_cb(void *ctx, const struct py_task_info *ti)
 	struct code_count *cc;
 	struct ap_task_loop *lp;
 
+	hygiene__task(ch->hy, ti);
 	if (ti->state != PY_TASK_PENDING)
 		return 0;
 	w->alive++;
@@ -319,7 +322,11 @@ static void walk(struct churn *ch, double now)
 		ch->codes[i].now = 0;
 	for (int i = 0; i < ch->nloops; i++)
 		ch->loops[i].alive = 0;
+	hygiene__walk_begin(ch->hy);
 	n = py_tasks__walk(ch->pt, MAX_WALK, walk_cb, &w, &truncated);
+	/* a walk cut short says nothing of the tasks it did not reach */
+	if (n >= 0 && !truncated)
+		hygiene__walk_end(ch->hy, ch->pt, now);
 	for (int i = 0; i < ch->nloops; i++)
 		if (ch->loops[i].alive > ch->loops[i].alive_max)
 			ch->loops[i].alive_max = ch->loops[i].alive;
@@ -426,6 +433,11 @@ static void task_open(struct churn *ch, double now)
 			py_tasks__counter_source(ch->pt));
 	ch->last_walk_counter = ch->counter;
 	walk(ch, now);
+}
+
+void churn__set_hygiene(struct churn *ch, struct hygiene *hy)
+{
+	ch->hy = hy;
 }
 
 void churn__set_loop_tid(struct churn *ch, churn_loop_tid fn, void *ctx)

@@ -34,6 +34,10 @@ void churn__sample(struct churn *ch, const struct ap_frame *frames, int n);
 typedef uint32_t (*churn_loop_tid)(void *ctx, uint64_t loop, int nloops);
 void churn__set_loop_tid(struct churn *ch, churn_loop_tid fn, void *ctx);
 
+/* Tell @hy of every walk of the registry (hygiene.h). */
+struct hygiene;
+void churn__set_hygiene(struct churn *ch, struct hygiene *hy);
+
 /* The target's task registry reader; NULL until asyncio is imported. */
 struct py_tasks *churn__tasks(const struct churn *ch);
 

@@ -90,7 +90,7 @@ struct collector {
 	const char *variant;
 	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
 	struct churn *churn;	   /* task counts, lifetimes, sites, leaks */
-	struct hygiene *hygiene;   /* descriptor growth */
+	struct hygiene *hygiene;   /* descriptor growth, ignored cancels */
 	/* gc.generation_stats: collections per generation, read every tick */
 	uint64_t gc_stats;
 	uint64_t gc_first[3];
@@ -1344,7 +1344,7 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 			c->target.layout_source);
 	c->sym = pysym__new(&c->target);
 	c->churn = churn__new(o, &c->target, c->sym);
-	c->hygiene = hygiene__new(o, &c->target);
+	c->hygiene = hygiene__new(o, &c->target, c->sym);
 	c->stall_sites = sitetab__new(MAX_SITES);
 	c->block_sites = sitetab__new(MAX_SITES);
 	c->loop_metrics = calloc(AP_MAX_LOOPS, sizeof(*c->loop_metrics));
@@ -1354,6 +1354,7 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 		goto fail;
 	}
 	churn__set_loop_tid(c->churn, loop_tid_of, c);
+	churn__set_hygiene(c->churn, c->hygiene);
 	if (bpf_open_load(c)) {
 		snprintf(err, errlen,
 			 "could not load the BPF programs for PID %d (see "

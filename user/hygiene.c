@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* asyncio hygiene findings from /proc (see hygiene.h). */
+/* asyncio hygiene findings from /proc and task walks (see hygiene.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,14 +12,17 @@
 #include "hygiene.h"
 #include "output.h"
 
-#define FD_PERIOD_S 2.0	  /* descriptors counted this often */
-#define FD_MAX 65536	  /* descriptors looked at per count */
-#define FD_MIN_GROWTH 50  /* of one kind, to call it growth... */
-#define FD_MIN_SPAN_S 6.0 /* ...over this long at least */
+#define MAX_CANCELLED 4096 /* tasks asked to cancel, followed */
+#define CHAIN_FRAMES 32	   /* coroutines shown of a task's chain */
+#define FD_PERIOD_S 2.0	   /* descriptors counted this often */
+#define FD_MAX 65536	   /* descriptors looked at per count */
+#define FD_MIN_GROWTH 50   /* of one kind, to call it growth... */
+#define FD_MIN_SPAN_S 6.0  /* ...over this long at least */
 #define FD_MIN_READINGS 3
 
 const char *const ap_hygiene_names[AP_HY_KINDS] = {
 	[AP_HY_FD_GROWTH] = "fd_growth",
+	[AP_HY_CANCEL_IGNORED] = "cancel_ignored",
 };
 
 const char *const ap_fd_kind_names[AP_FD_KINDS] = {
@@ -27,6 +30,14 @@ const char *const ap_fd_kind_names[AP_FD_KINDS] = {
 	[AP_FD_UNIX] = "unix", [AP_FD_SOCKET] = "socket",
 	[AP_FD_PIPE] = "pipe", [AP_FD_FILE] = "file",
 	[AP_FD_ANON] = "anon", [AP_FD_OTHER] = "other",
+};
+
+/* A pending task asked to cancel, first seen so at @since (a lower bound
+ * for one asked before the run). */
+struct cancelled {
+	struct py_task_info ti;
+	double since;
+	bool reported;
 };
 
 struct sock {
@@ -37,7 +48,11 @@ struct sock {
 struct hygiene {
 	const struct ap_options *o;
 	struct py_target *t;
+	struct py_symbolizer *sym;
 	uint64_t findings[AP_HY_KINDS];
+	/* this walk's and the last walk's tasks asked to cancel (by address) */
+	struct cancelled *cur, *prev;
+	size_t ncur, nprev;
 	bool fd_gone; /* /proc/PID/fd unreadable: stop */
 	double next_fd;
 	int readings;
@@ -48,7 +63,8 @@ struct hygiene {
 	size_t nsocks, cap_socks;
 };
 
-struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t)
+struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
+			     struct py_symbolizer *sym)
 {
 	struct hygiene *h = calloc(1, sizeof(*h));
 
@@ -56,6 +72,13 @@ struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t)
 		return NULL;
 	h->o = o;
 	h->t = t;
+	h->sym = sym;
+	h->cur = calloc(MAX_CANCELLED, sizeof(*h->cur));
+	h->prev = calloc(MAX_CANCELLED, sizeof(*h->prev));
+	if (!h->cur || !h->prev) {
+		hygiene__free(h);
+		return NULL;
+	}
 	for (int k = 0; k < AP_FD_KINDS; k++)
 		h->fds[k] = -1;
 	return h;
@@ -65,6 +88,8 @@ void hygiene__free(struct hygiene *h)
 {
 	if (!h)
 		return;
+	free(h->cur);
+	free(h->prev);
 	free(h->socks);
 	free(h);
 }
@@ -75,6 +100,99 @@ void hygiene__counts(const struct hygiene *h, uint64_t *findings, int64_t *fds)
 		findings[k] = h ? h->findings[k] : 0;
 	for (int k = 0; k < AP_FD_KINDS; k++)
 		fds[k] = h ? h->fds[k] : -1;
+}
+
+/* --- cancel_ignored ------------------------------------------------ */
+
+void hygiene__walk_begin(struct hygiene *h)
+{
+	if (h)
+		h->ncur = 0;
+}
+
+void hygiene__task(struct hygiene *h, const struct py_task_info *ti)
+{
+	if (!h || ti->state != PY_TASK_PENDING || ti->cancels <= 0 ||
+	    h->ncur == MAX_CANCELLED)
+		return;
+	h->cur[h->ncur++] = (struct cancelled){ .ti = *ti };
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uint64_t x = ((const struct cancelled *)a)->ti.addr;
+	uint64_t y = ((const struct cancelled *)b)->ti.addr;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Say that @c ignored its cancellation: where it runs now. */
+static void cancel_report(struct hygiene *h, struct py_tasks *pt,
+			  const struct cancelled *c, double now)
+{
+	static struct py_frame_info info[CHAIN_FRAMES];
+	struct ap_frame frames[CHAIN_FRAMES];
+	char name[PYSYM_NAME_MAX], type[64];
+	uint64_t awaits = 0;
+	struct ap_hygiene x = {
+		.event = ap_hygiene_names[AP_HY_CANCEL_IGNORED],
+		.pid = h->t->pid,
+		.ns_pid = h->t->ns_pid != h->t->pid ? h->t->ns_pid : 0,
+		.ts = now,
+		.cancels = c->ti.cancels,
+		.pending_s = now - c->since,
+		.threshold_s = h->o->cancel_threshold_s,
+		.stack.frames = info,
+	};
+	int n = py_tasks__coro_stack(pt, c->ti.coro, frames, CHAIN_FRAMES,
+				     &awaits);
+
+	/* the chain comes outermost first; findings put the innermost first */
+	for (int i = 0; i < n; i++)
+		pysym__resolve(h->sym, &frames[n - 1 - i], &info[i]);
+	x.stack.n = n > 0 ? n : 0;
+	if (!awaits)
+		awaits = c->ti.waiter;
+	if (awaits && !py_tasks__type_name(pt, awaits, type, sizeof(type)))
+		x.awaits = type;
+	if (!py_tasks__name(pt, &c->ti, name, sizeof(name)))
+		x.task = name;
+	output__hygiene(h->o->out, h->o->format, &x);
+	h->findings[AP_HY_CANCEL_IGNORED]++;
+}
+
+void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now)
+{
+	struct cancelled *swap;
+
+	if (!h)
+		return;
+	if (h->ncur)
+		qsort(h->cur, h->ncur, sizeof(*h->cur), cmp_addr);
+	for (size_t i = 0; i < h->ncur; i++) {
+		struct cancelled *c = &h->cur[i];
+		struct cancelled *was =
+			h->nprev ? bsearch(c, h->prev, h->nprev,
+					   sizeof(*h->prev), cmp_addr)
+				 : NULL;
+
+		/* the same task (its coroutine too: an address is reused) */
+		if (was && was->ti.coro == c->ti.coro) {
+			c->since = was->since;
+			c->reported = was->reported;
+		} else {
+			c->since = now;
+		}
+		if (c->reported || now - c->since < h->o->cancel_threshold_s)
+			continue;
+		c->reported = true;
+		cancel_report(h, pt, c, now);
+	}
+	swap = h->prev;
+	h->prev = h->cur;
+	h->nprev = h->ncur;
+	h->cur = swap;
+	h->ncur = 0;
 }
 
 /* --- fd_growth ----------------------------------------------------- */

@@ -2,19 +2,26 @@
 /*
  * asyncio hygiene findings: the anti-patterns the guides warn about, seen
  * from outside, without hooks.
- *   fd_growth   the target's descriptors of one kind (tcp, unix, pipe,
- *               file...) keep growing: sessions or connections never
- *               closed.  Counted from /proc every 2 seconds.
+ *   fd_growth       the target's descriptors of one kind (tcp, unix, pipe,
+ *                   file...) keep growing: sessions or connections never
+ *                   closed.  Counted from /proc every 2 seconds.
+ *   cancel_ignored  a task asked to cancel (Task.cancelling() > 0, 3.11+)
+ *                   still pending --cancel-threshold later: it swallowed
+ *                   CancelledError.  From the walks of the task registry
+ *                   churn.c makes anyway.
  */
 #ifndef HYGIENE_H
 #define HYGIENE_H
 
 #include <stdint.h>
 #include "options.h"
+#include "pysym.h"
 #include "pytarget.h"
+#include "pytasks.h"
 
 enum ap_hygiene_kind {
 	AP_HY_FD_GROWTH,
+	AP_HY_CANCEL_IGNORED,
 	AP_HY_KINDS,
 };
 
@@ -38,8 +45,14 @@ extern const char *const ap_fd_kind_names[AP_FD_KINDS];
 
 struct hygiene;
 
-struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t);
+struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
+			     struct py_symbolizer *sym);
 void hygiene__free(struct hygiene *h);
+
+/* A walk of the task registry begins, sees task @ti, ends. */
+void hygiene__walk_begin(struct hygiene *h);
+void hygiene__task(struct hygiene *h, const struct py_task_info *ti);
+void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now);
 
 /* Count the descriptors when due; report growth. */
 void hygiene__tick(struct hygiene *h, double now);

@@ -300,7 +300,9 @@ static void target_families(struct render *r, struct ap_target_metrics *ts,
 		  "Python version and process name." },
 		{ "asyncprobe_hygiene_findings_total", "counter",
 		  "asyncio anti-patterns found, by kind: fd_growth "
-		  "(descriptors of one kind that keep growing)." },
+		  "(descriptors of one kind that keep growing), "
+		  "cancel_ignored (a task still running "
+		  "--cancel-threshold after cancel())." },
 		{ "asyncprobe_open_fds", "gauge",
 		  "The target's open file descriptors by kind, counted "
 		  "every 2 seconds." },

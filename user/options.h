@@ -48,8 +48,9 @@ struct ap_options {
 	double sample_ms; /* CPU time between stack samples of a loop; 0:
 			   * sampled on the timer tick */
 	enum ap_format format;
-	double churn_threshold; /* tasks created per second that are churn */
-	const char *hooks;	/* NULL: the cheapest the kernel allows */
+	double churn_threshold;	   /* tasks created per second that are churn */
+	double cancel_threshold_s; /* a task cancelled and still pending */
+	const char *hooks;	   /* NULL: the cheapest the kernel allows */
 	int verbose;
 };
 

@@ -410,8 +410,42 @@ void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x)
 	fflush(f);
 }
 
+static void cancel_ignored(FILE *f, enum ap_format fmt,
+			   const struct ap_hygiene *x)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
+
+		json_object_set_new(o, "task",
+				    x->task ? json_string(x->task)
+					    : json_null());
+		json_object_set_new(o, "cancels_requested",
+				    json_integer(x->cancels));
+		json_object_set_new(o, "pending_s", json_real(x->pending_s));
+		json_object_set_new(o, "threshold_s",
+				    json_real(x->threshold_s));
+		json_object_set_new(o, "awaits",
+				    x->awaits ? json_string(x->awaits)
+					      : json_null());
+		json_object_set_new(o, "stack", stack_json(&x->stack));
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f,
+		"CANCEL   task %s still runs %.0f s after cancel() (%d "
+		"requested), now at ",
+		x->task ? x->task : "?", x->pending_s, x->cancels);
+	text_stack(f, &x->stack);
+	fputc('\n', f);
+	fflush(f);
+}
+
 void output__hygiene(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
 {
+	if (!strcmp(x->event, "cancel_ignored")) {
+		cancel_ignored(f, fmt, x);
+		return;
+	}
 	if (fmt == AP_FMT_JSON) {
 		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
 

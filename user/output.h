@@ -115,9 +115,15 @@ struct ap_leak {
 
 /* An asyncio hygiene finding (hygiene.h). */
 struct ap_hygiene {
-	const char *event; /* "fd_growth" */
+	const char *event; /* "fd_growth", "cancel_ignored" */
 	pid_t pid, ns_pid;
 	double ts;
+	/* cancel_ignored: the task, how long it has run on since asked */
+	const char *task; /* its name; NULL: unknown */
+	int cancels;	  /* Task.cancelling() */
+	double pending_s, threshold_s;
+	const char *awaits;	   /* what it awaits now; NULL: unknown */
+	struct ap_stack_out stack; /* where it is now, innermost first */
 	/* fd_growth: descriptors of one kind, since start_ts */
 	const char *fd_kind;
 	double start_ts;

@@ -225,7 +225,8 @@ static void frame_label(const json_t *fr, char *buf, size_t len)
 
 /* --- text ---------------------------------------------------------- */
 
-/* The asyncio anti-patterns found: each descriptor growth. */
+/* The asyncio anti-patterns found: each descriptor growth, each task
+ * that ignored its cancellation (where it runs, its own code's frame). */
 static void text_hygiene(FILE *out, const struct report *r)
 {
 	int n = 0;
@@ -233,11 +234,29 @@ static void text_hygiene(FILE *out, const struct report *r)
 	fprintf(out, "\nasyncio hygiene: ");
 	for (size_t i = 0; i < r->nevents; i++) {
 		const json_t *ev = r->events[i];
+		const json_t *st = json_object_get(ev, "stack");
+		char where[512];
+		size_t app = 0;
 
-		if (!is_kind(ev, "fd_growth"))
+		if (!is_kind(ev, "fd_growth") && !is_kind(ev, "cancel_ignored"))
 			continue;
 		if (!n++)
 			fputc('\n', out);
+		if (is_kind(ev, "cancel_ignored")) {
+			while (app + 1 < json_array_size(st) &&
+			       output__is_library(
+				       str(json_array_get(st, app), "file")))
+				app++;
+			frame_label(json_array_get(st, app), where,
+				    sizeof(where));
+			fprintf(out,
+				"  PID %ld: task %s still ran %.0f s after "
+				"cancel(), at %s\n",
+				inum(ev, "pid"),
+				*str(ev, "task") ? str(ev, "task") : "?",
+				num(ev, "pending_s"), where);
+			continue;
+		}
 		fprintf(out,
 			"  PID %ld: %s descriptors grew from %ld to %ld "
 			"(+%.1f/s), still open\n",
@@ -246,7 +265,7 @@ static void text_hygiene(FILE *out, const struct report *r)
 			num(ev, "growth_per_s"));
 	}
 	if (!n)
-		fprintf(out, "no descriptor growth\n");
+		fprintf(out, "no descriptor growth, no ignored cancellation\n");
 }
 
 struct culprit {

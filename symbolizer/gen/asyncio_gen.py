@@ -215,6 +215,21 @@ def main():
                         row["coro_stack"], row["coro_stack_kind"] = off, 1
                         row["coro_localsplus"] = lp
                         break
+    # 3.11+: the count of cancel() calls not yet uncancel()ed, an int that
+    # goes 0 -> 2 with two cancels of a task that awaits (its future is
+    # cancelled instead, so nothing else of the task changes)
+    row["task_cancels"] = -1
+    if v >= (3, 11):
+        t0 = mem(id(task), 256)
+        task.cancel()
+        task.cancel()
+        t1 = mem(id(task), 256)
+        for off in range(0, 256, 4):
+            a = int.from_bytes(t0[off:off + 4], "little")
+            b = int.from_bytes(t1[off:off + 4], "little")
+            if a == 0 and b == 2 and task.cancelling() == 2:
+                row["task_cancels"] = off
+                break
     for t in [task, waiter] + extra:
         t.cancel()
     fut.cancel()

@@ -671,7 +671,8 @@ def run_hygiene(py, mode):
             raise AssertionError("workload not ready: " + wl.stderr.read())
         with tempfile.TemporaryDirectory(prefix="asyncprobe-hygiene-") as tmp:
             rec = os.path.join(tmp, "hygiene.aprec")
-            rc, _, err = cli(["record", "-p", str(pid), "-d", "8", "-o", rec], timeout=40)
+            rc, _, err = cli(["record", "-p", str(pid), "-d", "8", "-o", rec,
+                              "--cancel-threshold", "2"], timeout=40)
             assert rc == 0, "asyncprobe exit %d: %s" % (rc, err)
             rc, js, err = cli(["report", rec, "-f", "json"])
             assert rc == 0, err
@@ -684,8 +685,26 @@ def run_hygiene(py, mode):
 
 def t_hygiene(py):
     """TCP connections opened and never closed are fd_growth, with the
-    kind and the counts; the same service closing them says nothing."""
+    kind and the counts; a worker that swallows its CancelledError is
+    cancel_ignored (3.11+), where it runs on; the same service done
+    properly, timeouts expiring all the time, says neither."""
     ev, text = run_hygiene(py, "dirty")
+    ignored = [e for e in ev if e["event"] == "cancel_ignored"]
+    if py.minor < 11:  # no cancellation count before 3.11
+        assert not ignored, ignored
+    else:
+        assert len(ignored) == 1, [e["event"] for e in ev]
+        c = ignored[0]
+        assert c["task"] == "the-worker" and c["cancels_requested"] == 1, c
+        assert c["pending_s"] >= 2 and c["threshold_s"] == 2, c
+        mine = [f for f in c["stack"] if f["function"] == "stubborn_worker"]
+        src = os.path.join(WORKLOADS, "hygiene.py")
+        assert mine and mine[0]["file"] == os.path.join(py.target_dir, "hygiene.py") and \
+            mine[0]["line"] == marker_line("cancel_ignored", src), c["stack"]
+        line = [l for l in text.splitlines() if "task the-worker still ran" in l]
+        assert line and line[0].endswith(
+            "stubborn_worker (%s:%d)" % ("/".join(mine[0]["file"].split("/")[-2:]),
+                                         marker_line("cancel_ignored", src))), text
     grew = [e for e in ev if e["event"] == "fd_growth"]
     assert len(grew) == 1 and grew[0]["fd_kind"] == "tcp", [e["event"] for e in ev]
     g = grew[0]
@@ -696,9 +715,9 @@ def t_hygiene(py):
     assert "PID %d: tcp descriptors grew from %d to %d" % (
         g["pid"], g["fds_start"], g["fds_end"]) in text, text
     ev, text = run_hygiene(py, "clean")
-    said = [e for e in ev if e["event"] == "fd_growth"]
+    said = [e for e in ev if e["event"] in ("fd_growth", "cancel_ignored")]
     assert not said, said
-    assert "asyncio hygiene: no descriptor growth" in text, text
+    assert "asyncio hygiene: no descriptor growth, no ignored cancellation" in text, text
 
 
 def t_task_dump(py):

@@ -134,6 +134,26 @@ static void test_tasks_and_churn(void **state)
 	assert_non_null(strstr(outbuf, "--churn-threshold"));
 }
 
+static void test_cancel_threshold(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 2, "-p", "7"), AP_PARSE_OK);
+	assert_true(o.cancel_threshold_s == 10);
+	assert_int_equal(parse(&o, 4, "-p", "7", "--cancel-threshold", "2.5"),
+			 AP_PARSE_OK);
+	assert_true(o.cancel_threshold_s == 2.5);
+	assert_int_equal(parse(&o, 4, "-p", "7", "--cancel-threshold", "0.1"),
+			 AP_PARSE_ERROR);
+	assert_string_equal(errbuf,
+			    "asyncprobe: invalid cancel threshold '0.1': give "
+			    "seconds from 0.5 to 86400\n");
+	assert_int_equal(parse(&o, 4, "-p", "7", "--cancel-threshold", "x"),
+			 AP_PARSE_ERROR);
+	assert_int_equal(parse(&o, 1, "--help"), AP_PARSE_EXIT);
+	assert_non_null(strstr(outbuf, "--cancel-threshold SECONDS"));
+}
+
 static void test_check(void **state)
 {
 	struct ap_options o;
@@ -261,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tasks_and_churn),
+		cmocka_unit_test(test_cancel_threshold),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_exporter),
 		cmocka_unit_test(test_record_report),

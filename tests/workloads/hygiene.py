@@ -1,10 +1,15 @@
-"""asyncio service that never closes its connections, for asyncprobe's
-hygiene findings; or the same work done properly.
+"""asyncio service with the anti-patterns the guides warn about, for
+asyncprobe's hygiene findings; or the same work done properly.  The lines
+the tests look for carry "# LINE:<name>" markers; the functions have
+unique names.
 
 Usage: python hygiene.py dirty|clean SECONDS
   dirty  opens a TCP connection to itself 25 times a second and closes
-         none (both ends stay open)
-  clean  the same, every connection closed
+         none (both ends stay open); cancels a worker that swallows
+         CancelledError and runs on
+  clean  the same with every connection closed and a worker that stops
+         when cancelled (after a short cleanup); and, 3.11+, timeouts
+         that expire all the time (asyncio.timeout cancels and uncancels)
 Says "ready" at the start; exits after SECONDS.
 """
 import asyncio
@@ -22,18 +27,56 @@ def tidy_connect(srv):
         srv.accept()[0].close()
 
 
+async def stubborn_worker():
+    while True:
+        try:
+            await asyncio.sleep(0.05)  # LINE:cancel_ignored
+        except asyncio.CancelledError:
+            pass  # the anti-pattern: cancellation swallowed
+
+
+async def polite_worker():
+    try:
+        while True:
+            await asyncio.sleep(0.05)
+    finally:
+        await asyncio.sleep(0.2)  # cleanup, then the CancelledError goes on
+
+
+async def impatient_waiter():
+    ev = asyncio.Event()
+    while True:
+        if hasattr(asyncio, "timeout"):  # 3.11+
+            try:
+                async with asyncio.timeout(0.03):
+                    await ev.wait()
+            except TimeoutError:
+                pass
+        try:
+            await asyncio.wait_for(ev.wait(), 0.03)
+        except asyncio.TimeoutError:
+            pass
+
+
 async def main(mode, seconds):
     loop = asyncio.get_running_loop()
     srv = socket.create_server(("127.0.0.1", 0), backlog=1024)
     keep = []
+    worker = loop.create_task(stubborn_worker() if mode == "dirty" else polite_worker(),
+                              name="the-worker")
+    waiter = loop.create_task(impatient_waiter(), name="the-waiter")
     print("ready", flush=True)
-    end = loop.time() + seconds
-    while loop.time() < end:
+    start = loop.time()
+    while loop.time() < start + seconds:
         if mode == "dirty":
             leaky_connect(srv, keep)
         else:
             tidy_connect(srv)
+        if worker and loop.time() > start + 1:
+            worker.cancel()
+            worker = None
         await asyncio.sleep(0.04)
+    waiter.cancel()
 
 
 if __name__ == "__main__":
