@@ -219,7 +219,9 @@ def boot(vmlinuz, initrd, results, accel, timeout, binary, mode="test"):
            "-kernel", vmlinuz, "-initrd", initrd, "-append", append,
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"
                       "multidevs=remap",
-           "-virtfs", "local,path=%s,mount_tag=results,security_model=none" % results]
+           "-virtfs", "local,path=%s,mount_tag=results,security_model=none" % results,
+           "-virtfs", "local,path=%s,mount_tag=project,security_model=none,readonly=on,"
+                      "multidevs=remap" % PROJECT]
     # TCG on one host thread: multi-threaded TCG can run a stale copy of
     # code the kernel patches live (tracepoint and static-key sites: an
     # "Oops: int3" in __schedule when a BPF program attaches)
@@ -270,6 +272,10 @@ def main():
     if not os.access(binary, os.X_OK):
         print("vmtest: no asyncprobe binary at %s: run make first" % binary, file=sys.stderr)
         return 2
+    out = os.path.abspath(args.out)
+    # the VMs see the project, and the results share as /tmp/vm: a binary
+    # from elsewhere goes there
+    outside = not binary.startswith(PROJECT + "/")
     keys = [k.strip() for k in args.kernels.split(",") if k.strip()]
     for k in keys:
         if k not in KERNELS:
@@ -294,14 +300,18 @@ def main():
             log(key, row["why"])
             continue
         row["release"] = release
-        results = os.path.join(os.path.abspath(args.out), release)
+        results = os.path.join(out, release)
         os.makedirs(results, exist_ok=True)
+        guest_bin = binary
+        if outside:
+            shutil.copy(binary, os.path.join(results, "asyncprobe"))
+            guest_bin = "/tmp/vm/asyncprobe"
         if accel is None:
             accel, why = (args.accel, "as asked") if args.accel != "auto" else \
-                accel_probe(vmlinuz, initrd, results, binary)
+                accel_probe(vmlinuz, initrd, results, guest_bin)
             log("accelerator: %s (%s)" % (accel, why))
         log("booting", release)
-        rc, secs, console = boot(vmlinuz, initrd, results, accel, args.timeout, binary)
+        rc, secs, console = boot(vmlinuz, initrd, results, accel, args.timeout, guest_bin)
         row["seconds"] = secs
         with open(os.path.join(results, "console.log"), "w") as f:
             f.write(console)
