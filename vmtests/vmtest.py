@@ -21,6 +21,7 @@ exits 1 when a kernel fails.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import re
@@ -143,7 +144,11 @@ def kernel_prepare(cache, key, refresh):
         suite.update()
     release, pkgs = kernel_packages(suite)
     kdir = os.path.join(cache, "kernels", release)
-    vmlinuz, initrd = os.path.join(kdir, "vmlinuz"), os.path.join(kdir, "initrd.gz")
+    # the initramfs is rebuilt whenever /init changes: its hash names it
+    with open(os.path.join(HERE, "init"), "rb") as f:
+        tag = hashlib.sha256(f.read()).hexdigest()[:12]
+    vmlinuz = os.path.join(kdir, "vmlinuz")
+    initrd = os.path.join(kdir, "initrd-%s.gz" % tag)
     if os.path.exists(vmlinuz) and os.path.exists(initrd):
         return release, vmlinuz, initrd
     debdir = os.path.join(cache, "debs", key)
@@ -199,6 +204,8 @@ def kernel_prepare(cache, key, refresh):
         with open(build + "/modules/order", "w") as f:
             f.write("\n".join(names) + "\n")
         os.makedirs(kdir, exist_ok=True)
+        for old in glob.glob(os.path.join(kdir, "initrd*.gz")):
+            os.unlink(old)
         run(["sh", "-c", "cd \"$0\" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1 > \"$1\"",
              build, initrd + ".tmp"])
         shutil.copy(images[0], vmlinuz + ".tmp")
