@@ -25,16 +25,6 @@
 #include "hooks.h"
 #include "version.h"
 
-static int verbose;
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt,
-			va_list args)
-{
-	if (!verbose || (level == LIBBPF_DEBUG && verbose < 2))
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
 static void line(FILE *out, const char *feature, const char *fmt, ...)
 {
 	va_list ap;
@@ -118,8 +108,7 @@ int check__run(const struct ap_options *o)
 	FILE *out = o->out;
 	int err, rc = 1;
 
-	verbose = o->verbose;
-	libbpf_set_print(libbpf_print);
+	hooks__log_level(o->verbose);
 	uname(&u);
 	fprintf(out, "asyncprobe %s on Linux %s (%s), libbpf %s\n", AP_VERSION,
 		u.release, u.machine, libbpf_version_string());

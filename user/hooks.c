@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,22 @@
 #include "asyncprobe.skel.h"
 #include "hooks.h"
 #include "syscalls.h"
+
+static int log_level;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	if (!log_level || (level == LIBBPF_DEBUG && log_level < 2))
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+void hooks__log_level(int verbose)
+{
+	log_level = verbose;
+	libbpf_set_print(libbpf_print);
+}
 
 /* Which of the capabilities asyncprobe needs does this process lack? */
 const char *hooks__caps_missing(char *buf, size_t len)

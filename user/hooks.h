@@ -46,6 +46,9 @@ const char *hooks__variant(int i, const char **what);
 struct asyncprobe_bpf *hooks__try(const struct hooks_config *cfg, int i,
 				  const char **step, int *err);
 
+/* libbpf's messages on stderr: none (0), warnings (-v), all (-vv). */
+void hooks__log_level(int verbose);
+
 /* The capabilities asyncprobe needs that this process lacks ("" if none). */
 const char *hooks__caps_missing(char *buf, size_t len);
 

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <regex.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,16 +63,6 @@ struct session {
 	struct top *top; /* `asyncprobe top` */
 	FILE *view;	 /* where top draws */
 };
-
-static int verbose;
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt,
-			va_list args)
-{
-	if (!verbose || (level == LIBBPF_DEBUG && verbose < 2))
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
 
 static int watch(struct session *s, int fd, enum src_kind kind, int slot)
 {
@@ -490,8 +479,7 @@ int session__run(const struct ap_options *o, struct record *rec)
 	s->begin = clock__mono();
 	s->epfd = s->sigfd = s->timerfd = -1;
 	s->started = (double)time(NULL);
-	verbose = o->verbose;
-	libbpf_set_print(libbpf_print);
+	hooks__log_level(o->verbose);
 
 	if (hooks__caps_missing(err, sizeof(err))[0]) {
 		fprintf(stderr,
