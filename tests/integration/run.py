@@ -266,9 +266,10 @@ def frame_ok(fr, function, mode):
 
 def describe(e):
     st = e.get("stack") or []
-    return "%s %s %.0fms top=%s" % (e["event"], e.get("syscall", ""), e["duration_ms"],
-                                    ["%s:%s:%s" % (f["function"], os.path.basename(f["file"]),
-                                                   f["line"]) for f in st[:3]])
+    return "%s %s %.0fms%s at %.3f top=%s" % (
+        e["event"], e.get("syscall", ""), e["duration_ms"],
+        " (in progress)" if e.get("in_progress") else "", e["ts"],
+        ["%s:%s:%s" % (f["function"], os.path.basename(f["file"]), f["line"]) for f in st[:3]])
 
 
 def expect_events(events, kind, n, lo, hi, pred, what):
