@@ -15,7 +15,8 @@
 #define WALK_BUDGET 20	/* ...and spend at most 1/20 of the time on it */
 #define PROBES_MAX                                                             \
 	8 /* 1 ms lifetime probes per tick, when walks are                     \
-	   * cheap: a burst of creations must fall in one */
+	   * cheap and tasks are being made: a burst of creations              \
+	   * must fall in one */
 #define PROBE_CHEAP_S 5e-4
 #define OPEN_RETRY_S 1.0  /* asyncio not imported yet: look again */
 #define RATE_WINDOW_S 1.0 /* creation rate: tasks in the last second */
@@ -63,7 +64,8 @@ struct churn {
 	/* created = counter - base + named tasks first seen in walks */
 	bool counter_ok;
 	uint64_t counter, base, named_new;
-	unsigned epoch; /* of the counter's values */
+	uint64_t tick_counter; /* the counter at the previous tick */
+	unsigned epoch;	       /* of the counter's values */
 	struct {
 		double t;
 		uint64_t created;
@@ -287,7 +289,13 @@ static bool sorted_has(const uint64_t *v, size_t n, uint64_t x)
  * still pending.  The 1 ms cohort is made just before the walk: numbers
  * given out in a 1 ms window that ended 1 ms before it.
  */
-static void walk(struct churn *ch, double now)
+/*
+ * Read every task.  With @probe, first count the tasks made in a 1 ms
+ * window and see at the walk which of them already died.  A probe sleeps
+ * twice, and each wakeup of ours can take the target's CPU: only worth it
+ * while tasks are being made.
+ */
+static void walk(struct churn *ch, double now, bool probe)
 {
 	struct walk_ctx w = { .ch = ch };
 	uint64_t ca = ch->counter, cb = 0, *tmp, fresh = 0;
@@ -297,7 +305,7 @@ static void walk(struct churn *ch, double now)
 	size_t tcap;
 	int n;
 
-	if (ch->counter_ok) {
+	if (ch->counter_ok && probe) {
 		t0 = clock__mono();
 		sleep_ms(1);
 		cohort = counter_read(ch) && ch->epoch == epoch0;
@@ -432,7 +440,8 @@ static void task_open(struct churn *ch, double now)
 			"counter (%s)\n",
 			py_tasks__counter_source(ch->pt));
 	ch->last_walk_counter = ch->counter;
-	walk(ch, now);
+	ch->tick_counter = ch->counter;
+	walk(ch, now, true);
 }
 
 void churn__set_hygiene(struct churn *ch, struct hygiene *hy)
@@ -452,6 +461,7 @@ void churn__tick(struct churn *ch, double now)
 {
 	double rate = 0;
 	int oldest = -1;
+	bool making;
 
 	if (ch->gave_up)
 		return;
@@ -463,11 +473,14 @@ void churn__tick(struct churn *ch, double now)
 	}
 	if (ch->counter_ok || ch->walks == 0)
 		counter_read(ch);
+	making = ch->counter != ch->tick_counter;
+	ch->tick_counter = ch->counter;
 	if (now >= ch->next_walk) {
-		walk(ch, now);
-		for (int i = 1; i < PROBES_MAX && ch->last_cost < PROBE_CHEAP_S;
+		walk(ch, now, making);
+		for (int i = 1;
+		     making && i < PROBES_MAX && ch->last_cost < PROBE_CHEAP_S;
 		     i++)
-			walk(ch, clock__mono());
+			walk(ch, clock__mono(), true);
 	}
 	/* creation rate over the last second */
 	ch->ring[ch->rhead] = (typeof(ch->ring[0])){ now, created(ch) };

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "fdinfo.h"
+#include <sys/xattr.h>
 #include "hygiene.h"
 #include "output.h"
 
@@ -40,11 +40,6 @@ struct cancelled {
 	bool reported;
 };
 
-struct sock {
-	unsigned long inode;
-	int kind;
-};
-
 struct hygiene {
 	const struct ap_options *o;
 	struct py_target *t;
@@ -59,8 +54,6 @@ struct hygiene {
 	int64_t fds[AP_FD_KINDS];
 	int64_t base[AP_FD_KINDS]; /* count growth is measured from */
 	double base_ts[AP_FD_KINDS];
-	struct sock *socks;
-	size_t nsocks, cap_socks;
 };
 
 struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
@@ -90,7 +83,6 @@ void hygiene__free(struct hygiene *h)
 		return;
 	free(h->cur);
 	free(h->prev);
-	free(h->socks);
 	free(h);
 }
 
@@ -197,61 +189,44 @@ void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now)
 
 /* --- fd_growth ----------------------------------------------------- */
 
-static int cmp_sock(const void *a, const void *b)
+/*
+ * The kind of socket @path (/proc/PID/fd/N) is, from the protocol name the
+ * kernel gives as its "system.sockprotoname" attribute: per descriptor,
+ * where reading /proc/PID/net/tcp would walk every socket of the target's
+ * network namespace (and take each hash bucket's lock).
+ */
+static int sock_kind(const char *path)
 {
-	unsigned long x = ((const struct sock *)a)->inode;
-	unsigned long y = ((const struct sock *)b)->inode;
+	static const struct {
+		const char *prefix;
+		int kind;
+	} protos[] = {
+		{ "TCP", AP_FD_TCP },	{ "MPTCP", AP_FD_TCP },
+		{ "UDP", AP_FD_UDP },	{ "UDPv6", AP_FD_UDP },
+		{ "UNIX", AP_FD_UNIX },
+	};
+	char name[32];
+	ssize_t len =
+		getxattr(path, "system.sockprotoname", name, sizeof(name) - 1);
 
-	return x < y ? -1 : x > y;
+	if (len <= 0)
+		return AP_FD_SOCKET;
+	name[len] = '\0';
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+		if (!strncmp(name, protos[i].prefix, strlen(protos[i].prefix)))
+			return protos[i].kind;
+	return AP_FD_SOCKET;
 }
 
-/* Give the sockets found in /proc/PID/net/NAME their kind. */
-static void socks_classify(struct hygiene *h, const char *name, int v6,
-			   int kind)
+/* The kind of descriptor @name of the target, whose link says @link. */
+static int fd_kind(struct hygiene *h, const char *name, const char *link)
 {
-	char path[64], line[512], local[80], remote[80];
-	struct sock key, *s;
-	FILE *f;
+	char path[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/net/%s", h->t->pid, name);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		int listening;
-
-		if (kind == AP_FD_UNIX
-			    ? fd__parse_unix_line(line, &key.inode, local,
-						  sizeof(local))
-			    : fd__parse_inet_line(line, v6, &key.inode, local,
-						  remote, sizeof(local),
-						  &listening))
-			continue;
-		s = bsearch(&key, h->socks, h->nsocks, sizeof(*h->socks),
-			    cmp_sock);
-		if (s)
-			s->kind = kind;
-	}
-	fclose(f);
-}
-
-static int fd_kind(struct hygiene *h, const char *link)
-{
-	unsigned long inode;
-
-	if (sscanf(link, "socket:[%lu]", &inode) == 1) {
-		if (h->nsocks == h->cap_socks) {
-			size_t cap = h->cap_socks ? h->cap_socks * 2 : 64;
-			struct sock *g = realloc(h->socks, cap * sizeof(*g));
-
-			if (!g)
-				return AP_FD_SOCKET;
-			h->socks = g;
-			h->cap_socks = cap;
-		}
-		h->socks[h->nsocks++] =
-			(struct sock){ .inode = inode, .kind = AP_FD_SOCKET };
-		return -1; /* counted once classified */
+	if (!strncmp(link, "socket:", 7)) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%.20s", h->t->pid,
+			 name);
+		return sock_kind(path);
 	}
 	if (!strncmp(link, "pipe:", 5))
 		return AP_FD_PIPE;
@@ -275,10 +250,8 @@ static bool fds_count(struct hygiene *h, int64_t *n)
 	if (!d)
 		return false;
 	memset(n, 0, AP_FD_KINDS * sizeof(*n));
-	h->nsocks = 0;
 	while ((de = readdir(d)) && seen < FD_MAX) {
 		ssize_t len;
-		int k;
 
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
@@ -287,21 +260,9 @@ static bool fds_count(struct hygiene *h, int64_t *n)
 			continue; /* closed meanwhile */
 		link[len] = '\0';
 		seen++;
-		k = fd_kind(h, link);
-		if (k >= 0)
-			n[k]++;
+		n[fd_kind(h, de->d_name, link)]++;
 	}
 	closedir(d);
-	if (h->nsocks) {
-		qsort(h->socks, h->nsocks, sizeof(*h->socks), cmp_sock);
-		socks_classify(h, "tcp", 0, AP_FD_TCP);
-		socks_classify(h, "tcp6", 1, AP_FD_TCP);
-		socks_classify(h, "udp", 0, AP_FD_UDP);
-		socks_classify(h, "udp6", 1, AP_FD_UDP);
-		socks_classify(h, "unix", 0, AP_FD_UNIX);
-		for (size_t i = 0; i < h->nsocks; i++)
-			n[h->socks[i].kind]++;
-	}
 	return true;
 }
 
