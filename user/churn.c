@@ -14,9 +14,9 @@
 #define WALK_MIN_S 0.25 /* walk at most this often... */
 #define WALK_BUDGET 20	/* ...and spend at most 1/20 of the time on it */
 #define PROBES_MAX                                                             \
-	8 /* 1 ms lifetime probes per tick, when walks are                     \
-	   * cheap and tasks are being made: a burst of creations              \
-	   * must fall in one */
+	8 /* 1 ms lifetime probes per tick, while walks are cheap, tasks       \
+	   * are being made and none has fallen in one yet: a burst of         \
+	   * creations must fall in one */
 #define PROBE_CHEAP_S 5e-4
 #define OPEN_RETRY_S 1.0  /* asyncio not imported yet: look again */
 #define RATE_WINDOW_S 1.0 /* creation rate: tasks in the last second */
@@ -293,14 +293,14 @@ static bool sorted_has(const uint64_t *v, size_t n, uint64_t x)
  * Read every task.  With @probe, first count the tasks made in a 1 ms
  * window and see at the walk which of them already died.  A probe sleeps
  * twice, and each wakeup of ours can take the target's CPU: only worth it
- * while tasks are being made.
+ * while tasks are being made.  True if the probe caught some.
  */
-static void walk(struct churn *ch, double now, bool probe)
+static bool walk(struct churn *ch, double now, bool probe)
 {
 	struct walk_ctx w = { .ch = ch };
 	uint64_t ca = ch->counter, cb = 0, *tmp, fresh = 0;
 	unsigned epoch0 = ch->epoch;
-	bool cohort = false, truncated;
+	bool cohort = false, caught = false, truncated;
 	double t0, cost, prev_walk = ch->last_walk;
 	size_t tcap;
 	int n;
@@ -314,6 +314,7 @@ static void walk(struct churn *ch, double now, bool probe)
 		if (clock__mono() - t0 > 2e-3)
 			cohort = false;
 		sleep_ms(1);
+		caught = cohort && cb > ca;
 	}
 	t0 = clock__mono();
 	/* keep the last walk's named tasks to see which ones are new */
@@ -345,7 +346,7 @@ static void walk(struct churn *ch, double now, bool probe)
 		now + (cost * WALK_BUDGET > WALK_MIN_S ? cost * WALK_BUDGET
 						       : WALK_MIN_S - 0.01);
 	if (n < 0)
-		return;
+		return caught;
 	ch->truncated |= truncated;
 	if (ch->nnumbers) /* qsort wants an array, even of none */
 		qsort(ch->numbers, ch->nnumbers, sizeof(*ch->numbers), cmp_u64);
@@ -375,7 +376,7 @@ static void walk(struct churn *ch, double now, bool probe)
 		ch->named_seen = now;
 	if (ch->walks == 1 || truncated || !ch->counter_ok ||
 	    (ch->named_seen && now - ch->named_seen < life_bound[LIFE_N - 1]))
-		return;
+		return caught;
 	if (cohort && cb > ca) {
 		ch->tracked[LIFE_1MS] += cb - ca;
 		ch->died[LIFE_1MS] +=
@@ -412,6 +413,7 @@ static void walk(struct churn *ch, double now, bool probe)
 		};
 		ch->last_walk_counter = ca;
 	}
+	return caught;
 }
 
 static void task_open(struct churn *ch, double now)
@@ -441,7 +443,7 @@ static void task_open(struct churn *ch, double now)
 			py_tasks__counter_source(ch->pt));
 	ch->last_walk_counter = ch->counter;
 	ch->tick_counter = ch->counter;
-	walk(ch, now, true);
+	(void)walk(ch, now, true);
 }
 
 void churn__set_hygiene(struct churn *ch, struct hygiene *hy)
