@@ -16,6 +16,8 @@
  *    a stall ran, and whether the garbage collector was running.
  *  - the gc__start/gc__done USDT probes, where the build has them (Debian's
  *    do): a uprobe per collection, rare, on loop threads only.
+ *  - _PyErr_WarnUnawaitedCoroutine, where the build names it (a uprobe):
+ *    only when a coroutine is dropped that never ran, a bug.
  *  - sched_process_exec: each execve pays a tgid compare; the target's
  *    own tells userspace that every address it knows is stale.
  * Nothing here writes to the target (the kernel counts USDT users in the
@@ -62,6 +64,8 @@ const volatile __u64 gc_flag = 0;
 
 /* where a thread state keeps its running asyncio task (3.14+); 0: no */
 const volatile __u64 running_task_off = 0;
+/* where a coroutine object keeps its code object (0: unknown) */
+const volatile __u64 coro_code_off = 0;
 const volatile __u64 task_name_off = 0;
 
 /* syscall numbers, set by userspace for this architecture */
@@ -178,6 +182,7 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	e->task = 0;
 	e->gc_ns = 0;
 	e->gc_gens = 0;
+	e->code = 0;
 	__builtin_memset(e->task_name, 0, AP_NAME_SNAP);
 	__builtin_memset(&e->file, 0, sizeof(e->file));
 	return e;
@@ -844,6 +849,33 @@ int BPF_PROG(raw_tp_sched_process_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
 	return on_exec(p);
+}
+
+/*
+ * A coroutine that never ran is being finalized: the interpreter warns
+ * "coroutine ... was never awaited" from its deallocation, so the Python
+ * stack now is where its last reference went (the call without await).
+ * Read its code object now: it is freed right after.
+ */
+SEC("uprobe")
+int BPF_KPROBE(on_unawaited, void *coro)
+{
+	__u64 id = bpf_get_current_pid_tgid(), code = 0;
+	__u32 tid = (__u32)id;
+	struct ap_event *e;
+
+	if (id >> 32 != targ_tgid)
+		return 0;
+	e = event_get(AP_EV_UNAWAITED, tid, bpf_ktime_get_ns());
+	if (!e)
+		return 0;
+	if (coro_code_off &&
+	    bpf_probe_read_user(&code, sizeof(code), coro + coro_code_off))
+		code = 0;
+	e->code = code & ~(__u64)py.code_ptr_tag_mask;
+	e->flags = stack_walk(tid, e->frames, &e->nframes);
+	event_submit(e);
+	return 0;
 }
 
 /* A collection starts on a loop thread (USDT python:gc__start). */

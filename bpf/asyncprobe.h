@@ -46,6 +46,7 @@ enum ap_event_kind {
 	AP_EV_STALL = 3,    /* a loop iteration ran longer than the threshold */
 	AP_EV_BLOCK = 4,    /* a loop thread blocked in a syscall too long */
 	AP_EV_EXEC = 5,	    /* the target ran execve: its runtime is gone */
+	AP_EV_UNAWAITED = 6, /* a coroutine was dropped that never ran */
 };
 
 enum ap_event_flags {
@@ -112,6 +113,7 @@ struct ap_event {
 	__u64 gc_ns; /* stall: time in timed collections (USDT) */
 	__u32 gc_gens; /* stall: generations collected, a mask */
 	__u32 pad;
+	__u64 code; /* unawaited: the coroutine's code object; 0: unknown */
 	/* its name object's first bytes, read at once: the task is often gone
 	 * by the time userspace sees the event */
 	__u8 task_name[AP_NAME_SNAP];

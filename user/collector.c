@@ -99,7 +99,8 @@ struct collector {
 		uint64_t n[3];
 	} gc_ring[GC_RING];
 	int gc_len, gc_head;
-	struct bpf_link *gc_links[2]; /* USDT gc__start, gc__done */
+	struct bpf_link *gc_links[2];	 /* USDT gc__start, gc__done */
+	struct bpf_link *unawaited_link; /* _PyErr_WarnUnawaitedCoroutine */
 	bool gc_usdt;
 	bool uvloop_checked, uvloop;
 	bool execd; /* the target ran execve: its memory is another program */
@@ -932,6 +933,11 @@ static int on_event(void *ctx, void *data, size_t len)
 	case AP_EV_BLOCK:
 		block_report(c, e, n, false, true);
 		break;
+	case AP_EV_UNAWAITED:
+		if (c->hygiene)
+			hygiene__unawaited(c->hygiene, e->code, e->frames,
+					   (int)n, e->ts / 1e9);
+		break;
 	}
 	return 0;
 }
@@ -1057,17 +1063,26 @@ static void loops_watch(struct collector *c, bool final)
  * gc__start/gc__done USDT probes, where the build has them (Debian's do);
  * elsewhere GC time stays sampled.
  */
-static void gc_usdt_attach(struct collector *c)
+/* The interpreter's object file as we can open it: false if unknown. */
+static bool object_path(const struct collector *c, char *path, size_t len)
 {
 	const char *obj = c->target.object;
-	char path[PATH_MAX + 32];
 
 	if (obj[0] != '/')
-		return;
+		return false;
 	/* a container's own root first; a chroot's paths are ours already */
-	snprintf(path, sizeof(path), "/proc/%d/root%s", c->target.pid, obj);
+	snprintf(path, len, "/proc/%d/root%s", c->target.pid, obj);
 	if (access(path, R_OK))
-		snprintf(path, sizeof(path), "%s", obj);
+		snprintf(path, len, "%s", obj);
+	return true;
+}
+
+static void gc_usdt_attach(struct collector *c)
+{
+	char path[PATH_MAX + 32];
+
+	if (!object_path(c, path, sizeof(path)))
+		return;
 	c->gc_links[0] = bpf_program__attach_usdt(c->skel->progs.on_gc_start,
 						  c->target.pid, path, "python",
 						  "gc__start", NULL);
@@ -1086,6 +1101,34 @@ static void gc_usdt_attach(struct collector *c)
 				     "probes"
 				   : "sampled (no gc USDT probes in the "
 				     "interpreter)");
+}
+
+/*
+ * Catch coroutines dropped unawaited where the interpreter names the
+ * function that warns of them (python.org-style builds keep it in their
+ * symbol table; Debian strips it).  It runs only for such a bug.
+ */
+static void unawaited_attach(struct collector *c)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts,
+		    .func_name = "_PyErr_WarnUnawaitedCoroutine");
+	char path[PATH_MAX + 32];
+	libbpf_print_fn_t was;
+
+	if (!object_path(c, path, sizeof(path)))
+		return;
+	/* a stripped build is the common case, not a failure to print */
+	was = libbpf_set_print(NULL);
+	c->unawaited_link = bpf_program__attach_uprobe_opts(
+		c->skel->progs.on_unawaited, c->target.pid, path, 0, &opts);
+	libbpf_set_print(was);
+	if (c->o->verbose)
+		fprintf(stderr, "asyncprobe: coroutines never awaited: %s\n",
+			c->unawaited_link
+				? "each one caught (uprobe on "
+				  "_PyErr_WarnUnawaitedCoroutine)"
+				: "not seen (the interpreter does not name "
+				  "_PyErr_WarnUnawaitedCoroutine)");
 }
 
 /* Which loop thread runs event loop object @loop: the thread state says
@@ -1127,6 +1170,7 @@ static int bpf_open_load(struct collector *c)
 		.ring_bytes = c->o->listen || c->o->match ? AP_RING_SMALL : 0,
 		.verbose = c->o->verbose,
 	};
+	const struct py_asyncio_layout *al;
 	int err;
 
 	py_target__bpf_walk(&c->target, &cfg.walk);
@@ -1135,6 +1179,9 @@ static int bpf_open_load(struct collector *c)
 		cfg.gil_holder_off = c->target.off->gil_last_holder;
 	}
 	py_target__gc_flag(&c->target, &cfg.gc_flag);
+	al = py_asyncio__layout(c->target.major, c->target.minor);
+	if (al)
+		cfg.coro_code_off = (uint64_t)al->coro_code;
 	if (!py_target__asyncio(&c->target, &c->asyncio)) {
 		cfg.running_task_off = c->asyncio.tstate_running_task;
 		cfg.task_name_off = c->asyncio.task_name;
@@ -1292,6 +1339,7 @@ void collector__free(struct collector *c)
 	hygiene__free(c->hygiene);
 	bpf_link__destroy(c->gc_links[0]);
 	bpf_link__destroy(c->gc_links[1]);
+	bpf_link__destroy(c->unawaited_link);
 	ring_buffer__free(c->rb);
 	asyncprobe_bpf__destroy(c->skel);
 	pysym__free(c->sym);
@@ -1366,6 +1414,8 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 	if (!py_target__gc_stats(&c->target, &c->gc_stats))
 		gc_tick(c, clock__mono());
 	threads_refresh(c);
+	/* once the threads' states are known: the stack is the finding */
+	unawaited_attach(c);
 	loops_seed(c);
 	if (c->nthreads == 0) {
 		uint64_t probe;

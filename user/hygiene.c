@@ -14,6 +14,7 @@
 
 #define MAX_CANCELLED 4096 /* tasks asked to cancel, followed */
 #define CHAIN_FRAMES 32	   /* coroutines shown of a task's chain */
+#define MAX_UNAWAITED 256  /* places of unawaited coroutines counted apart */
 #define FD_PERIOD_S 2.0	   /* descriptors counted this often */
 #define FD_MAX 65536	   /* descriptors looked at per count */
 #define FD_MIN_GROWTH 50   /* of one kind, to call it growth... */
@@ -23,6 +24,7 @@
 const char *const ap_hygiene_names[AP_HY_KINDS] = {
 	[AP_HY_FD_GROWTH] = "fd_growth",
 	[AP_HY_CANCEL_IGNORED] = "cancel_ignored",
+	[AP_HY_NEVER_AWAITED] = "never_awaited",
 };
 
 const char *const ap_fd_kind_names[AP_FD_KINDS] = {
@@ -40,6 +42,13 @@ struct cancelled {
 	bool reported;
 };
 
+/* A place coroutines are dropped unawaited at: which, where, how often. */
+struct unawaited {
+	uint64_t code;	    /* the coroutine's */
+	struct ap_frame at; /* the innermost frame that dropped it */
+	uint64_t count;
+};
+
 struct hygiene {
 	const struct ap_options *o;
 	struct py_target *t;
@@ -54,6 +63,8 @@ struct hygiene {
 	int64_t fds[AP_FD_KINDS];
 	int64_t base[AP_FD_KINDS]; /* count growth is measured from */
 	double base_ts[AP_FD_KINDS];
+	struct unawaited sites[MAX_UNAWAITED];
+	int nsites;
 };
 
 struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
@@ -185,6 +196,57 @@ void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now)
 	h->nprev = h->ncur;
 	h->cur = swap;
 	h->ncur = 0;
+}
+
+/* --- never_awaited ------------------------------------------------- */
+
+static bool power_of_10(uint64_t n)
+{
+	while (n >= 10 && n % 10 == 0)
+		n /= 10;
+	return n == 1;
+}
+
+void hygiene__unawaited(struct hygiene *h, uint64_t code,
+			const struct ap_frame *frames, int n, double ts)
+{
+	static struct py_frame_info info[AP_MAX_FRAMES];
+	struct py_frame_info coro;
+	struct ap_frame at = n > 0 ? frames[0] : (struct ap_frame){ 0 };
+	struct unawaited *u = NULL;
+	struct ap_hygiene x = {
+		.event = ap_hygiene_names[AP_HY_NEVER_AWAITED],
+		.pid = h->t->pid,
+		.ns_pid = h->t->ns_pid != h->t->pid ? h->t->ns_pid : 0,
+		.ts = ts,
+		.stack.frames = info,
+	};
+
+	h->findings[AP_HY_NEVER_AWAITED]++;
+	for (int i = 0; i < h->nsites && !u; i++)
+		if (h->sites[i].code == code &&
+		    h->sites[i].at.code == at.code &&
+		    h->sites[i].at.instr == at.instr)
+			u = &h->sites[i];
+	if (!u && h->nsites < MAX_UNAWAITED) {
+		u = &h->sites[h->nsites++];
+		*u = (struct unawaited){ .code = code, .at = at };
+	}
+	/* past the bound of places: each one said, none counted apart */
+	x.count = u ? ++u->count : 1;
+	if (!power_of_10(x.count))
+		return;
+	if (!code || pysym__code(h->sym, code, &coro))
+		snprintf(coro.function, sizeof(coro.function), "?");
+	else {
+		x.coro_file = coro.file;
+		x.coro_line = coro.line;
+	}
+	x.coroutine = coro.function;
+	for (int i = 0; i < n && i < AP_MAX_FRAMES; i++)
+		pysym__resolve(h->sym, &frames[i], &info[i]);
+	x.stack.n = n > 0 ? n : 0;
+	output__hygiene(h->o->out, h->o->format, &x);
 }
 
 /* --- fd_growth ----------------------------------------------------- */

@@ -9,6 +9,10 @@
  *                   still pending --cancel-threshold later: it swallowed
  *                   CancelledError.  From the walks of the task registry
  *                   churn.c makes anyway.
+ *   never_awaited   a coroutine dropped that never ran (a call without
+ *                   await): every one, from a uprobe on the interpreter's
+ *                   own warning (_PyErr_WarnUnawaitedCoroutine), where the
+ *                   build names that function.
  */
 #ifndef HYGIENE_H
 #define HYGIENE_H
@@ -22,6 +26,7 @@
 enum ap_hygiene_kind {
 	AP_HY_FD_GROWTH,
 	AP_HY_CANCEL_IGNORED,
+	AP_HY_NEVER_AWAITED,
 	AP_HY_KINDS,
 };
 
@@ -53,6 +58,14 @@ void hygiene__free(struct hygiene *h);
 void hygiene__walk_begin(struct hygiene *h);
 void hygiene__task(struct hygiene *h, const struct py_task_info *ti);
 void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now);
+
+/*
+ * A coroutine of code object @code was dropped that never ran, at @ts;
+ * @frames (innermost first) is where its last reference went.  Reported
+ * the 1st, 10th, 100th... time at one place; every one is counted.
+ */
+void hygiene__unawaited(struct hygiene *h, uint64_t code,
+			const struct ap_frame *frames, int n, double ts);
 
 /* Count the descriptors when due; report growth. */
 void hygiene__tick(struct hygiene *h, double now);

@@ -440,10 +440,42 @@ static void cancel_ignored(FILE *f, enum ap_format fmt,
 	fflush(f);
 }
 
+static void never_awaited(FILE *f, enum ap_format fmt,
+			  const struct ap_hygiene *x)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
+
+		json_object_set_new(o, "coroutine", json_string(x->coroutine));
+		json_object_set_new(o, "coroutine_file",
+				    x->coro_file ? json_string(x->coro_file)
+						 : json_null());
+		json_object_set_new(o, "coroutine_line",
+				    x->coro_file ? json_integer(x->coro_line)
+						 : json_null());
+		json_object_set_new(o, "count",
+				    json_integer((json_int_t)x->count));
+		json_object_set_new(o, "stack", stack_json(&x->stack));
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f, "NOAWAIT  coroutine %s was never awaited", x->coroutine);
+	if (x->count > 1)
+		fprintf(f, " (%llu times here)", (unsigned long long)x->count);
+	fputs(", dropped at ", f);
+	text_stack(f, &x->stack);
+	fputc('\n', f);
+	fflush(f);
+}
+
 void output__hygiene(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
 {
 	if (!strcmp(x->event, "cancel_ignored")) {
 		cancel_ignored(f, fmt, x);
+		return;
+	}
+	if (!strcmp(x->event, "never_awaited")) {
+		never_awaited(f, fmt, x);
 		return;
 	}
 	if (fmt == AP_FMT_JSON) {

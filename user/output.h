@@ -115,7 +115,7 @@ struct ap_leak {
 
 /* An asyncio hygiene finding (hygiene.h). */
 struct ap_hygiene {
-	const char *event; /* "fd_growth", "cancel_ignored" */
+	const char *event; /* "fd_growth", "cancel_ignored", "never_awaited" */
 	pid_t pid, ns_pid;
 	double ts;
 	/* cancel_ignored: the task, how long it has run on since asked */
@@ -124,6 +124,11 @@ struct ap_hygiene {
 	double pending_s, threshold_s;
 	const char *awaits;	   /* what it awaits now; NULL: unknown */
 	struct ap_stack_out stack; /* where it is now, innermost first */
+	/* never_awaited: the coroutine (function, where defined), how many
+	 * times so far at this place; stack: where it was dropped */
+	const char *coroutine, *coro_file;
+	int coro_line;
+	uint64_t count;
 	/* fd_growth: descriptors of one kind, since start_ts */
 	const char *fd_kind;
 	double start_ts;

@@ -225,8 +225,78 @@ static void frame_label(const json_t *fr, char *buf, size_t len)
 
 /* --- text ---------------------------------------------------------- */
 
+#define UNAWAITED_PLACES 256
+
+/* A place coroutines were dropped unawaited at, and the most times seen. */
+struct unawaited_place {
+	long pid, count;
+	const char *coroutine;
+	const json_t *at; /* the innermost frame */
+};
+
+static bool same_frame(const json_t *a, const json_t *b)
+{
+	if (!a || !b)
+		return a == b;
+	return !strcmp(str(a, "function"), str(b, "function")) &&
+	       !strcmp(str(a, "file"), str(b, "file")) &&
+	       inum(a, "line") == inum(b, "line");
+}
+
+/* The never_awaited findings by place (each place is reported at its 1st,
+ * 10th, 100th... coroutine): one line each, with the last count. */
+static int text_unawaited(FILE *out, const struct report *r, int n)
+{
+	static struct unawaited_place places[UNAWAITED_PLACES];
+	int nplaces = 0, more = 0;
+	char where[512];
+
+	for (size_t i = 0; i < r->nevents; i++) {
+		const json_t *ev = r->events[i];
+		const json_t *at =
+			json_array_get(json_object_get(ev, "stack"), 0);
+		const char *coro = str(ev, "coroutine");
+		struct unawaited_place *p = NULL;
+
+		if (!is_kind(ev, "never_awaited"))
+			continue;
+		for (int k = 0; k < nplaces && !p; k++)
+			if (places[k].pid == inum(ev, "pid") &&
+			    !strcmp(places[k].coroutine, coro) &&
+			    same_frame(places[k].at, at))
+				p = &places[k];
+		if (!p && nplaces == UNAWAITED_PLACES) {
+			more++;
+			continue;
+		}
+		if (!p) {
+			p = &places[nplaces++];
+			*p = (struct unawaited_place){ .pid = inum(ev, "pid"),
+						       .coroutine = coro,
+						       .at = at };
+		}
+		if (inum(ev, "count") > p->count)
+			p->count = inum(ev, "count");
+	}
+	for (int k = 0; k < nplaces; k++) {
+		if (!n++)
+			fputc('\n', out);
+		frame_label(places[k].at, where, sizeof(where));
+		fprintf(out,
+			"  PID %ld: coroutine %s never awaited (%ld seen), "
+			"dropped at %s\n",
+			places[k].pid,
+			*places[k].coroutine ? places[k].coroutine : "?",
+			places[k].count, where);
+	}
+	if (more)
+		fprintf(out, "  ... and %d more such findings\n", more);
+	return n;
+}
+
 /* The asyncio anti-patterns found: each descriptor growth, each task
- * that ignored its cancellation (where it runs, its own code's frame). */
+ * that ignored its cancellation (where it runs, its own code's frame),
+ * each place coroutines were dropped unawaited at. */
 static void text_hygiene(FILE *out, const struct report *r)
 {
 	int n = 0;
@@ -264,8 +334,10 @@ static void text_hygiene(FILE *out, const struct report *r)
 			inum(ev, "fds_start"), inum(ev, "fds_end"),
 			num(ev, "growth_per_s"));
 	}
+	n = text_unawaited(out, r, n);
 	if (!n)
-		fprintf(out, "no descriptor growth, no ignored cancellation\n");
+		fprintf(out, "no descriptor growth, no ignored cancellation, "
+			     "no coroutine left unawaited\n");
 }
 
 struct culprit {

@@ -687,8 +687,10 @@ def run_hygiene(py, mode):
 def t_hygiene(py):
     """TCP connections opened and never closed are fd_growth, with the
     kind and the counts; a worker that swallows its CancelledError is
-    cancel_ignored (3.11+), where it runs on; the same service done
-    properly, timeouts expiring all the time, says neither."""
+    cancel_ignored (3.11+), where it runs on; a coroutine called without
+    await is never_awaited where the interpreter names its warning
+    function (python.org-style builds), with where it was dropped; the same
+    service done properly, timeouts expiring all the time, says none."""
     ev, text = run_hygiene(py, "dirty")
     ignored = [e for e in ev if e["event"] == "cancel_ignored"]
     if py.minor < 11:  # no cancellation count before 3.11
@@ -706,6 +708,22 @@ def t_hygiene(py):
         assert line and line[0].endswith(
             "stubborn_worker (%s:%d)" % ("/".join(mine[0]["file"].split("/")[-2:]),
                                          marker_line("cancel_ignored", src))), text
+    src = os.path.join(WORKLOADS, "hygiene.py")
+    dropped = [e for e in ev if e["event"] == "never_awaited"]
+    if not py.name.startswith("pyenv"):  # Debian's builds do not name the hook
+        assert not dropped, dropped
+    else:
+        # one place, reported at its 1st, 10th and 100th coroutine
+        assert [e["count"] for e in dropped][:2] == [1, 10], dropped
+        for d in dropped:
+            assert d["coroutine"] == "refresh_cache", d
+            assert d["coroutine_file"] == os.path.join(py.target_dir, "hygiene.py"), d
+            assert d["coroutine_line"] == marker_line("refresh_cache", src), d
+            top = d["stack"][0]
+            assert top["function"] == "careless_caller" and \
+                top["line"] == marker_line("never_awaited", src), d["stack"]
+        assert "coroutine refresh_cache never awaited (%d seen), dropped at careless_caller" % (
+            dropped[-1]["count"]) in text, text
     grew = [e for e in ev if e["event"] == "fd_growth"]
     assert len(grew) == 1 and grew[0]["fd_kind"] == "tcp", [e["event"] for e in ev]
     g = grew[0]
@@ -716,9 +734,10 @@ def t_hygiene(py):
     assert "PID %d: tcp descriptors grew from %d to %d" % (
         g["pid"], g["fds_start"], g["fds_end"]) in text, text
     ev, text = run_hygiene(py, "clean")
-    said = [e for e in ev if e["event"] in ("fd_growth", "cancel_ignored")]
+    said = [e for e in ev if e["event"] in ("fd_growth", "cancel_ignored", "never_awaited")]
     assert not said, said
-    assert "asyncio hygiene: no descriptor growth, no ignored cancellation" in text, text
+    assert "asyncio hygiene: no descriptor growth, no ignored cancellation, " \
+        "no coroutine left unawaited" in text, text
 
 
 def t_task_dump(py):

@@ -6,15 +6,21 @@ unique names.
 Usage: python hygiene.py dirty|clean SECONDS
   dirty  opens a TCP connection to itself 25 times a second and closes
          none (both ends stay open); cancels a worker that swallows
-         CancelledError and runs on
-  clean  the same with every connection closed and a worker that stops
-         when cancelled (after a short cleanup); and, 3.11+, timeouts
-         that expire all the time (asyncio.timeout cancels and uncancels)
+         CancelledError and runs on; calls a coroutine function without
+         await as often (the coroutine is dropped, never run)
+  clean  the same with every connection closed, a worker that stops
+         when cancelled (after a short cleanup) and the coroutine
+         awaited; and, 3.11+, timeouts that expire all the time
+         (asyncio.timeout cancels and uncancels)
 Says "ready" at the start; exits after SECONDS.
 """
 import asyncio
 import socket
 import sys
+import warnings
+
+# the interpreter's own warning, once per place, is not what is tested
+warnings.simplefilter("ignore", RuntimeWarning)
 
 
 def leaky_connect(srv, keep):
@@ -25,6 +31,18 @@ def leaky_connect(srv, keep):
 def tidy_connect(srv):
     with socket.create_connection(srv.getsockname()):
         srv.accept()[0].close()
+
+
+async def refresh_cache():  # LINE:refresh_cache
+    await asyncio.sleep(0)
+
+
+def careless_caller():
+    refresh_cache()  # LINE:never_awaited
+
+
+async def careful_caller():
+    await refresh_cache()
 
 
 async def stubborn_worker():
@@ -70,8 +88,10 @@ async def main(mode, seconds):
     while loop.time() < start + seconds:
         if mode == "dirty":
             leaky_connect(srv, keep)
+            careless_caller()
         else:
             tidy_connect(srv)
+            await careful_caller()
         if worker and loop.time() > start + 1:
             worker.cancel()
             worker = None
