@@ -131,21 +131,33 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
-/* [0] events dropped because the ring buffer was full */
+/* enum ap_count */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, AP_CNT_KEYS);
 	__type(key, __u32);
 	__type(value, __u64);
-} lost SEC(".maps");
+} counts SEC(".maps");
 
-static __always_inline void count_lost(void)
+/* [0] the second, [1] unawaited coroutines sent in it: per CPU */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} unawaited_rate SEC(".maps");
+
+static __always_inline void count(__u32 key)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+	__u64 *n = bpf_map_lookup_elem(&counts, &key);
 
 	if (n)
 		(*n)++;
+}
+
+static __always_inline void count_lost(void)
+{
+	count(AP_CNT_LOST);
 }
 
 /* A scratch event, or NULL (counted as lost) when every slot is taken;
@@ -210,10 +222,13 @@ static __always_inline void event_submit(struct ap_event *e)
 	 * wakeup per sample would cost the sampled thread more than the
 	 * sample itself.  A finding wakes the collector even when samples
 	 * are still unread (the default wakes only a reader that is
-	 * caught up), or it would wait for the tick. */
+	 * caught up), or it would wait for the tick.  Unawaited coroutines
+	 * can come by the thousand: those wake only a caught-up reader. */
 	if (bpf_ringbuf_output(&events, e, size,
 			       e->kind == AP_EV_SAMPLE ? BPF_RB_NO_WAKEUP
-						       : BPF_RB_FORCE_WAKEUP))
+			       : e->kind == AP_EV_UNAWAITED
+				       ? 0
+				       : BPF_RB_FORCE_WAKEUP))
 		count_lost();
 	event_put(e);
 }
@@ -855,18 +870,34 @@ int BPF_PROG(raw_tp_sched_process_exec, struct task_struct *p, pid_t old_pid,
  * A coroutine that never ran is being finalized: the interpreter warns
  * "coroutine ... was never awaited" from its deallocation, so the Python
  * stack now is where its last reference went (the call without await).
- * Read its code object now: it is freed right after.
+ * Read its code object now: it is freed right after.  A service can drop
+ * them by the hundred thousand a second: beyond AP_UNAWAITED_PER_S a CPU
+ * only counts them.
  */
 SEC("uprobe")
 int BPF_KPROBE(on_unawaited, void *coro)
 {
-	__u64 id = bpf_get_current_pid_tgid(), code = 0;
-	__u32 tid = (__u32)id;
+	__u64 id = bpf_get_current_pid_tgid(), code = 0, now, *sec, *sent;
+	__u32 tid = (__u32)id, k0 = 0, k1 = 1;
 	struct ap_event *e;
 
 	if (id >> 32 != targ_tgid)
 		return 0;
-	e = event_get(AP_EV_UNAWAITED, tid, bpf_ktime_get_ns());
+	/* past the rate only counted: no stack walk, no ring space taken */
+	now = bpf_ktime_get_ns();
+	sec = bpf_map_lookup_elem(&unawaited_rate, &k0);
+	sent = bpf_map_lookup_elem(&unawaited_rate, &k1);
+	if (!sec || !sent)
+		return 0;
+	if (*sec != now / 1000000000ULL) {
+		*sec = now / 1000000000ULL;
+		*sent = 0;
+	}
+	if (++*sent > AP_UNAWAITED_PER_S) {
+		count(AP_CNT_UNAWAITED_SKIPPED);
+		return 0;
+	}
+	e = event_get(AP_EV_UNAWAITED, tid, now);
 	if (!e)
 		return 0;
 	if (coro_code_off &&

@@ -49,6 +49,18 @@ enum ap_event_kind {
 	AP_EV_UNAWAITED = 6, /* a coroutine was dropped that never ran */
 };
 
+/* Unawaited coroutines sent with their stack, per CPU and second; the
+ * rest are only counted (AP_CNT_UNAWAITED_SKIPPED): a flood of them must
+ * not crowd findings out of the ring buffer. */
+#define AP_UNAWAITED_PER_S 100
+
+/* per-CPU counters, keys of the `counts` map */
+enum ap_count {
+	AP_CNT_LOST = 0, /* events dropped: the ring buffer was full */
+	AP_CNT_UNAWAITED_SKIPPED = 1, /* unawaited coroutines over the rate */
+	AP_CNT_KEYS = 2,
+};
+
 enum ap_event_flags {
 	AP_F_NO_TSTATE = 1, /* no thread state known for this thread yet */
 	AP_F_TRUNCATED = 2, /* stack deeper than AP_MAX_FRAMES */

@@ -1218,23 +1218,28 @@ static int bpf_open_load(struct collector *c)
 	return 0;
 }
 
-static uint64_t events_lost(struct collector *c)
+/* Counter @key of the BPF side (enum ap_count), summed over the CPUs. */
+static uint64_t bpf_count(struct collector *c, uint32_t key)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t *vals, sum = 0;
-	uint32_t zero = 0;
 
 	if (ncpu <= 0)
 		return 0;
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (!vals)
 		return 0;
-	if (!bpf_map__lookup_elem(c->skel->maps.lost, &zero, sizeof(zero), vals,
+	if (!bpf_map__lookup_elem(c->skel->maps.counts, &key, sizeof(key), vals,
 				  sizeof(*vals) * (size_t)ncpu, 0))
 		for (int i = 0; i < ncpu; i++)
 			sum += vals[i];
 	free(vals);
 	return sum;
+}
+
+static uint64_t events_lost(struct collector *c)
+{
+	return bpf_count(c, AP_CNT_LOST);
 }
 
 /* Each confirmed loop as of @end (the wait or iteration going on then
@@ -1567,6 +1572,8 @@ void collector__metrics(struct collector *c, struct ap_target_metrics *m)
 		.nblock_hist = c->nblock_hist,
 		.events_lost = events_lost(c),
 	};
+	hygiene__unawaited_skipped(c->hygiene,
+				   bpf_count(c, AP_CNT_UNAWAITED_SKIPPED));
 	hygiene__counts(c->hygiene, m->hygiene, m->fds);
 	if (!churn__counts(c->churn, &tc)) {
 		m->tasks_known = 1;

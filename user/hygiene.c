@@ -65,6 +65,7 @@ struct hygiene {
 	double base_ts[AP_FD_KINDS];
 	struct unawaited sites[MAX_UNAWAITED];
 	int nsites;
+	uint64_t unawaited_skipped; /* counted by the BPF side only */
 };
 
 struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
@@ -101,6 +102,8 @@ void hygiene__counts(const struct hygiene *h, uint64_t *findings, int64_t *fds)
 {
 	for (int k = 0; k < AP_HY_KINDS; k++)
 		findings[k] = h ? h->findings[k] : 0;
+	if (h)
+		findings[AP_HY_NEVER_AWAITED] += h->unawaited_skipped;
 	for (int k = 0; k < AP_FD_KINDS; k++)
 		fds[k] = h ? h->fds[k] : -1;
 }
@@ -199,6 +202,12 @@ void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now)
 }
 
 /* --- never_awaited ------------------------------------------------- */
+
+void hygiene__unawaited_skipped(struct hygiene *h, uint64_t n)
+{
+	if (h)
+		h->unawaited_skipped = n;
+}
 
 static bool power_of_10(uint64_t n)
 {

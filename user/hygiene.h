@@ -12,7 +12,8 @@
  *   never_awaited   a coroutine dropped that never ran (a call without
  *                   await): every one, from a uprobe on the interpreter's
  *                   own warning (_PyErr_WarnUnawaitedCoroutine), where the
- *                   build names that function.
+ *                   build names that function; every one counted, up to
+ *                   AP_UNAWAITED_PER_S a second per CPU also placed.
  */
 #ifndef HYGIENE_H
 #define HYGIENE_H
@@ -66,6 +67,9 @@ void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now);
  */
 void hygiene__unawaited(struct hygiene *h, uint64_t code,
 			const struct ap_frame *frames, int n, double ts);
+
+/* Unawaited coroutines the BPF side only counted (over its rate), so far. */
+void hygiene__unawaited_skipped(struct hygiene *h, uint64_t n);
 
 /* Count the descriptors when due; report growth. */
 void hygiene__tick(struct hygiene *h, double now);
