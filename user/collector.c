@@ -1302,6 +1302,8 @@ static void summary_print(struct collector *c, double end)
 {
 	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
 	struct ap_task_summary tasks;
+	uint64_t hygiene[AP_HY_KINDS];
+	int64_t fds[AP_FD_KINDS];
 	struct ap_summary s = {
 		.pid = c->target.pid,
 		.ns_pid = c->target.ns_pid,
@@ -1315,7 +1317,16 @@ static void summary_print(struct collector *c, double end)
 		.python = c->python,
 		.loops = ls,
 		.tasks = &tasks,
+		.hygiene_names = ap_hygiene_names,
+		.hygiene = hygiene,
 	};
+
+	if (c->hygiene && !c->execd) {
+		hygiene__unawaited_skipped(
+			c->hygiene, bpf_count(c, AP_CNT_UNAWAITED_SKIPPED));
+		hygiene__counts(c->hygiene, hygiene, fds);
+		s.nhygiene = AP_HY_KINDS;
+	}
 
 	if (c->execd)
 		churn__freeze(c->churn);

@@ -624,6 +624,8 @@ void output__loop_stats(FILE *f, pid_t pid, pid_t ns_pid, double ts,
 
 void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 {
+	int said = 0;
+
 	if (fmt == AP_FMT_JSON) {
 		json_t *o = common("summary", s->ts, s->pid, s->ns_pid);
 		json_t *loops = json_array();
@@ -651,6 +653,16 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 					  (json_int_t)s->gc_collections[0],
 					  (json_int_t)s->gc_collections[1],
 					  (json_int_t)s->gc_collections[2]));
+		if (s->nhygiene) {
+			json_t *h = json_object();
+
+			for (int k = 0; k < s->nhygiene; k++)
+				json_object_set_new(
+					h, s->hygiene_names[k],
+					json_integer(
+						(json_int_t)s->hygiene[k]));
+			json_object_set_new(o, "hygiene_findings", h);
+		}
 		summary_tasks_json(o, s->tasks);
 		json_emit(f, o);
 		return;
@@ -700,6 +712,14 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 			(unsigned long long)s->gc_collections[0],
 			(unsigned long long)s->gc_collections[1],
 			(unsigned long long)s->gc_collections[2]);
+	for (int k = 0; k < s->nhygiene; k++)
+		if (s->hygiene[k])
+			fprintf(f, "%s%llu %s",
+				said++ ? ", " : "  asyncio hygiene findings: ",
+				(unsigned long long)s->hygiene[k],
+				s->hygiene_names[k]);
+	if (said)
+		fputc('\n', f);
 	summary_tasks_text(f, s->tasks, s->end_ts - s->start_ts);
 	fflush(f);
 }

@@ -169,6 +169,10 @@ struct ap_summary {
 	const struct ap_task_summary *tasks;
 	int gc_known; /* collections per generation during the run */
 	uint64_t gc_collections[3];
+	/* asyncio hygiene findings by kind (every unawaited coroutine) */
+	int nhygiene;
+	const char *const *hygiene_names;
+	const uint64_t *hygiene;
 };
 
 /* A newly found loop thread: event "loop", with its stack. */

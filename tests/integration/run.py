@@ -724,6 +724,9 @@ def t_hygiene(py):
                 top["line"] == marker_line("never_awaited", src), d["stack"]
         assert "coroutine refresh_cache never awaited (%d seen), dropped at careless_caller" % (
             dropped[-1]["count"]) in text, text
+    summary = [e for e in ev if e["event"] == "summary"][-1]["hygiene_findings"]
+    assert summary["never_awaited"] >= (dropped[-1]["count"] if dropped else 0), summary
+    assert summary["fd_growth"] >= 1 and summary["cancel_ignored"] == (py.minor >= 11), summary
     grew = [e for e in ev if e["event"] == "fd_growth"]
     assert len(grew) == 1 and grew[0]["fd_kind"] == "tcp", [e["event"] for e in ev]
     g = grew[0]
