@@ -241,13 +241,15 @@ void hygiene__unawaited(struct hygiene *h, uint64_t code,
 		u = &h->sites[h->nsites++];
 		*u = (struct unawaited){ .code = code, .at = at };
 	}
-	/* past the bound of places: each one said, none counted apart */
-	x.count = u ? ++u->count : 1;
+	/* past the bound of places: counted (the metric, the summary) only */
+	if (!u)
+		return;
+	x.count = ++u->count;
 	if (!power_of_10(x.count))
 		return;
-	if (!code || pysym__code(h->sym, code, &coro))
+	if (!code || pysym__code(h->sym, code, &coro)) {
 		snprintf(coro.function, sizeof(coro.function), "?");
-	else {
+	} else {
 		x.coro_file = coro.file;
 		x.coro_line = coro.line;
 	}
