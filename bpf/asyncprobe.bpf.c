@@ -139,12 +139,16 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-/* [0] the second, [1] unawaited coroutines sent in it: per CPU */
+/* unawaited coroutines sent with their stack in the current second */
+struct unawaited_rate {
+	__u64 sec, sent;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct unawaited_rate);
 } unawaited_rate SEC(".maps");
 
 static __always_inline void count(__u32 key)
@@ -877,23 +881,23 @@ int BPF_PROG(raw_tp_sched_process_exec, struct task_struct *p, pid_t old_pid,
 SEC("uprobe")
 int BPF_KPROBE(on_unawaited, void *coro)
 {
-	__u64 id = bpf_get_current_pid_tgid(), code = 0, now, *sec, *sent;
-	__u32 tid = (__u32)id, k0 = 0, k1 = 1;
+	__u64 id = bpf_get_current_pid_tgid(), code = 0, now;
+	__u32 tid = (__u32)id, zero = 0;
+	struct unawaited_rate *r;
 	struct ap_event *e;
 
 	if (id >> 32 != targ_tgid)
 		return 0;
 	/* past the rate only counted: no stack walk, no ring space taken */
 	now = bpf_ktime_get_ns();
-	sec = bpf_map_lookup_elem(&unawaited_rate, &k0);
-	sent = bpf_map_lookup_elem(&unawaited_rate, &k1);
-	if (!sec || !sent)
+	r = bpf_map_lookup_elem(&unawaited_rate, &zero);
+	if (!r)
 		return 0;
-	if (*sec != now / 1000000000ULL) {
-		*sec = now / 1000000000ULL;
-		*sent = 0;
+	if (r->sec != now / 1000000000ULL) {
+		r->sec = now / 1000000000ULL;
+		r->sent = 0;
 	}
-	if (++*sent > AP_UNAWAITED_PER_S) {
+	if (++r->sent > AP_UNAWAITED_PER_S) {
 		count(AP_CNT_UNAWAITED_SKIPPED);
 		return 0;
 	}

@@ -286,14 +286,10 @@ static bool sorted_has(const uint64_t *v, size_t n, uint64_t x)
 /*
  * One walk of the registry.  Lifetimes come from cohorts: tasks numbered
  * in a range created in a known interval, of which the walk finds some
- * still pending.  The 1 ms cohort is made just before the walk: numbers
- * given out in a 1 ms window that ended 1 ms before it.
- */
-/*
- * Read every task.  With @probe, first count the tasks made in a 1 ms
- * window and see at the walk which of them already died.  A probe sleeps
- * twice, and each wakeup of ours can take the target's CPU: only worth it
- * while tasks are being made.  True if the probe caught some.
+ * still pending.  With @probe the 1 ms cohort is made just before the
+ * walk: numbers given out in a 1 ms window that ended 1 ms before it.  A
+ * probe sleeps twice, and each wakeup of ours can take the target's CPU:
+ * only worth it while tasks are being made.  True if the probe caught some.
  */
 static bool walk(struct churn *ch, double now, bool probe)
 {

@@ -1058,11 +1058,6 @@ static void loops_watch(struct collector *c, bool final)
 
 /* --- BPF lifecycle ------------------------------------------------- */
 
-/*
- * Time every collection on loop threads with the interpreter's own
- * gc__start/gc__done USDT probes, where the build has them (Debian's do);
- * elsewhere GC time stays sampled.
- */
 /* The interpreter's object file as we can open it: false if unknown. */
 static bool object_path(const struct collector *c, char *path, size_t len)
 {
@@ -1077,6 +1072,11 @@ static bool object_path(const struct collector *c, char *path, size_t len)
 	return true;
 }
 
+/*
+ * Time every collection on loop threads with the interpreter's own
+ * gc__start/gc__done USDT probes, where the build has them (Debian's do);
+ * elsewhere GC time stays sampled.
+ */
 static void gc_usdt_attach(struct collector *c)
 {
 	char path[PATH_MAX + 32];
@@ -1242,6 +1242,16 @@ static uint64_t events_lost(struct collector *c)
 	return bpf_count(c, AP_CNT_LOST);
 }
 
+/* The hygiene findings by kind (with the unawaited coroutines the BPF side
+ * only counted) and the descriptors by kind. */
+static void hygiene_counts(struct collector *c, uint64_t *findings,
+			   int64_t *fds)
+{
+	hygiene__unawaited_skipped(c->hygiene,
+				   bpf_count(c, AP_CNT_UNAWAITED_SKIPPED));
+	hygiene__counts(c->hygiene, findings, fds);
+}
+
 /* Each confirmed loop as of @end (the wait or iteration going on then
  * counts too) into @ls; returns how many. */
 static int loops_fill(struct collector *c, double end,
@@ -1322,9 +1332,7 @@ static void summary_print(struct collector *c, double end)
 	};
 
 	if (c->hygiene && !c->execd) {
-		hygiene__unawaited_skipped(
-			c->hygiene, bpf_count(c, AP_CNT_UNAWAITED_SKIPPED));
-		hygiene__counts(c->hygiene, hygiene, fds);
+		hygiene_counts(c, hygiene, fds);
 		s.nhygiene = AP_HY_KINDS;
 	}
 
@@ -1583,9 +1591,7 @@ void collector__metrics(struct collector *c, struct ap_target_metrics *m)
 		.nblock_hist = c->nblock_hist,
 		.events_lost = events_lost(c),
 	};
-	hygiene__unawaited_skipped(c->hygiene,
-				   bpf_count(c, AP_CNT_UNAWAITED_SKIPPED));
-	hygiene__counts(c->hygiene, m->hygiene, m->fds);
+	hygiene_counts(c, m->hygiene, m->fds);
 	if (!churn__counts(c->churn, &tc)) {
 		m->tasks_known = 1;
 		m->tasks_alive = tc.alive;
