@@ -511,30 +511,14 @@ static __always_inline __u32 bucket_of(const __u64 *bounds, __u32 n, __u64 v)
 	return i;
 }
 
-static __always_inline int selector_enter(long nr, int fd)
+/* The loop is back in its selector at @now: the iteration ends. */
+static __always_inline void iteration_end(struct ap_loop *l, __u32 tid,
+					  __u64 now)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now, busy;
-	__u32 tid = (__u32)id, kind = selector_kind(nr), b;
 	struct ap_event *e;
-	struct ap_loop *l;
+	__u64 busy;
+	__u32 b;
 
-	if (id >> 32 != targ_tgid)
-		return 0;
-	now = bpf_ktime_get_ns();
-	l = loop_get(tid, kind, fd, now);
-	if (!l || l->ignored)
-		return 0;
-	if (!is_loop_wait(l, kind, fd)) {
-		/* another epoll fd: a nested selector, or a new loop on this
-		 * thread replacing a closed one (then it repeats) */
-		if (kind == AP_SEL_EPOLL && l->kind == AP_SEL_EPOLL &&
-		    ++l->alien_waits >= 3) {
-			l->loop_fd = fd;
-			l->alien_waits = 0;
-		}
-		return 0;
-	}
-	l->alien_waits = 0;
 	episode_end(l, tid, now);
 	if (l->busy_start) {
 		busy = now - l->busy_start;
@@ -563,6 +547,35 @@ static __always_inline int selector_enter(long nr, int fd)
 	/* until the wait sleeps, the next iteration starts now */
 	l->busy_start = now;
 	l->iter_seq++;
+	l->sel_entered = 1;
+	l->sel_sleep = 0;
+}
+
+static __always_inline int selector_enter(long nr, int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now;
+	__u32 tid = (__u32)id, kind = selector_kind(nr);
+	struct ap_loop *l;
+
+	if (id >> 32 != targ_tgid)
+		return 0;
+	now = bpf_ktime_get_ns();
+	l = loop_get(tid, kind, fd, now);
+	if (!l || l->ignored)
+		return 0;
+	if (!is_loop_wait(l, kind, fd)) {
+		/* another epoll fd: a nested selector, or a new loop on this
+		 * thread replacing a closed one (then it repeats) */
+		if (kind == AP_SEL_EPOLL && l->kind == AP_SEL_EPOLL &&
+		    ++l->alien_waits >= 3) {
+			l->loop_fd = fd;
+			l->alien_waits = 0;
+		}
+		l->sel_entered = 0;
+		return 0;
+	}
+	l->alien_waits = 0;
+	iteration_end(l, tid, now);
 	return 0;
 }
 
@@ -617,8 +630,14 @@ static __always_inline long task_state(struct task_struct *t)
 	return BPF_CORE_READ((struct task_struct___old *)t, state);
 }
 
+/*
+ * @next_regs: the user registers of @next where the kernel lets us have
+ * them (BTF), else NULL.  A wake-up in the loop wait is checked against
+ * them: a flag left over would make the thread's running time idle.
+ */
 static __always_inline int on_switch(bool preempt, struct task_struct *prev,
-				     struct task_struct *next)
+				     struct task_struct *next,
+				     struct pt_regs *next_regs)
 {
 	__u32 tid;
 	struct ap_loop *l;
@@ -635,10 +654,18 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		if (l && l->sel_sleep) {
 			/* woken in its loop wait: idle until now */
 			now = bpf_ktime_get_ns();
-			if (l->busy_start)
-				l->idle_ns += now - l->busy_start;
-			l->busy_start = now;
 			l->sel_sleep = 0;
+			if (next_regs &&
+			    !is_loop_wait(l,
+					  selector_kind(BPF_CORE_READ(next_regs,
+								      orig_ax)),
+					  (int)BPF_CORE_READ(next_regs, di))) {
+				count(AP_CNT_STALE_WAKE);
+			} else {
+				if (l->busy_start)
+					l->idle_ns += now - l->busy_start;
+				l->busy_start = now;
+			}
 		} else if (l && l->blk_out) {
 			now = bpf_ktime_get_ns();
 			l->blk_last_in = now;
@@ -658,17 +685,26 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	/* prev is current here: its user registers say which syscall */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr < 0) /* not in a syscall (page fault): not a blocking call */
+	if (nr < 0) { /* not in a syscall (page fault): not a blocking call */
+		l->sel_entered = 0;
 		return 0;
+	}
 	fd = (int)BPF_CORE_READ(regs, di);
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (is_loop_wait(l, selector_kind(nr), fd)) {
+		/* no program saw this wait's entry (the kernel can skip a
+		 * tracing program): its iteration ended by now */
+		if (!l->sel_entered) {
+			count(AP_CNT_ENTRY_UNSEEN);
+			iteration_end(l, tid, now);
+		}
 		l->sel_sleep = 1;
 		return 0;
 	}
+	l->sel_entered = 0;
 	ip = BPF_CORE_READ(regs, ip);
 	sp = BPF_CORE_READ(regs, sp);
-	if (!now)
-		now = bpf_ktime_get_ns();
 
 	/* the same call site sleeping again (a futex retry, a wait loop in
 	 * C) continues the episode; so does any wait for the GIL after one
@@ -719,14 +755,15 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	return on_switch(preempt, prev, next);
+	return on_switch(preempt, prev, next,
+			 (struct pt_regs *)bpf_task_pt_regs(next));
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	return on_switch(preempt, prev, next);
+	return on_switch(preempt, prev, next, NULL);
 }
 
 /*
@@ -749,6 +786,8 @@ static __always_inline int loop_sample(__u64 cpu_ns, bool user)
 	now = bpf_ktime_get_ns();
 	/* back in user mode: any blocking syscall has returned; but a GIL
 	 * wait returns to user mode between its timed waits and goes on */
+	if (user)
+		l->sel_entered = 0;
 	if (l->blk_start && user && !(l->blk_flags & AP_F_GIL))
 		episode_end(l, tid, now);
 	l->samples++;

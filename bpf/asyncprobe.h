@@ -58,7 +58,13 @@ enum ap_event_kind {
 enum ap_count {
 	AP_CNT_LOST = 0, /* events dropped: the ring buffer was full */
 	AP_CNT_UNAWAITED_SKIPPED = 1, /* unawaited coroutines over the rate */
-	AP_CNT_KEYS = 2,
+	/* a loop wait whose entry no program saw: its iteration was closed
+	 * when the thread slept in it */
+	AP_CNT_ENTRY_UNSEEN = 2,
+	/* a wake-up flagged as from the loop wait with the thread elsewhere:
+	 * not taken as the start of an iteration */
+	AP_CNT_STALE_WAKE = 3,
+	AP_CNT_KEYS = 4,
 };
 
 enum ap_event_flags {
@@ -149,6 +155,8 @@ struct ap_loop {
 	__u32 alien_waits; /* consecutive waits on another epoll fd */
 	__u32 ignored;
 	__u32 sel_sleep; /* switched out in its loop wait */
+	/* entered its loop wait and has not been seen elsewhere since */
+	__u32 sel_entered;
 	/* current blocking episode: off-CPU in one syscall call site */
 	__u64 blk_start;   /* first switch-out, 0 when none */
 	__u64 blk_out;	   /* current switch-out, 0 while on CPU */

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 passed=0
 failed=0
 skipped=0
+retried=0
 
 for t in "$@"; do
 	out=$("$t" 2>&1)
@@ -26,7 +27,7 @@ done
 # skipped": shown as it runs, kept in a file (tee to /dev/stderr would
 # reopen, and truncate, a log file that stderr points to).
 suite() {
-	local name=$1 log out line p f s
+	local name=$1 log out line p f s r
 	shift
 	log=$(mktemp)
 	/usr/bin/python3 "$@" 2>&1 | tee "$log"
@@ -39,6 +40,8 @@ suite() {
 		return
 	fi
 	read -r p _ f _ s _ <<<"${line//,/}"
+	r=$(grep -oE '\(([0-9]+) passed only' <<<"$line" | grep -oE '[0-9]+' || true)
+	retried=$((retried + ${r:-0}))
 	passed=$((passed + p))
 	failed=$((failed + f))
 	skipped=$((skipped + ${s:-0}))
@@ -56,5 +59,6 @@ else
 fi
 
 echo
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped" \
+	"($retried passed only on a second run)"
 [ "$failed" -eq 0 ]

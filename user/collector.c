@@ -428,7 +428,7 @@ static void loops_seed(struct collector *c)
 	if (!dir)
 		return;
 	while ((de = readdir(dir))) {
-		struct ap_loop init = { .sel_sleep = 1 };
+		struct ap_loop init = { .sel_sleep = 1, .sel_entered = 1 };
 		unsigned long long arg0 = 0;
 		struct loop_rec *lr;
 		char buf[256];
@@ -1324,6 +1324,8 @@ static void summary_print(struct collector *c, double end)
 		.blocking_syscalls = c->blocks,
 		.events_lost = events_lost(c),
 		.in_progress = c->in_progress,
+		.entries_unseen = bpf_count(c, AP_CNT_ENTRY_UNSEEN),
+		.stale_wakeups = bpf_count(c, AP_CNT_STALE_WAKE),
 		.python = c->python,
 		.loops = ls,
 		.tasks = &tasks,

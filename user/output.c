@@ -643,6 +643,10 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 				    json_integer(s->events_lost));
 		json_object_set_new(o, "in_progress",
 				    json_integer(s->in_progress));
+		json_object_set_new(o, "selector_entries_unseen",
+				    json_integer(s->entries_unseen));
+		json_object_set_new(o, "stale_wakeups",
+				    json_integer(s->stale_wakeups));
 		if (s->python)
 			json_object_set_new(o, "python",
 					    json_string(s->python));
@@ -705,6 +709,12 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 		fprintf(f, ", %llu events LOST (ring buffer full)",
 			(unsigned long long)s->events_lost);
 	fputc('\n', f);
+	if (s->entries_unseen || s->stale_wakeups)
+		fprintf(f,
+			"  probe misses: %llu selector entries unseen (closed "
+			"at the wait), %llu stray wake-ups ignored\n",
+			(unsigned long long)s->entries_unseen,
+			(unsigned long long)s->stale_wakeups);
 	if (s->gc_known)
 		fprintf(f,
 			"  garbage collections: %llu of generation 0, %llu of "

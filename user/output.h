@@ -165,7 +165,10 @@ struct ap_summary {
 	const struct ap_loop_summary *loops;
 	uint64_t stalls, blocking_syscalls, events_lost;
 	uint64_t in_progress; /* findings still going on at the end */
-	const char *python;   /* "3.11.2" */
+	/* selector entries no program saw (iterations closed at the wait)
+	 * and wake-ups taken for the loop wait's that were not */
+	uint64_t entries_unseen, stale_wakeups;
+	const char *python; /* "3.11.2" */
 	const struct ap_task_summary *tasks;
 	int gc_known; /* collections per generation during the run */
 	uint64_t gc_collections[3];

@@ -248,7 +248,8 @@ def check_common(events, pid):
         assert isinstance(e["ts"], float)
     s = events[-1]
     assert s["event"] == "summary", "last line is not the summary: %s" % s
-    for k in ("start_ts", "end_ts", "loops", "stalls", "blocking_syscalls"):
+    for k in ("start_ts", "end_ts", "loops", "stalls", "blocking_syscalls", "events_lost",
+              "selector_entries_unseen", "stale_wakeups"):
         assert k in s, "summary without " + k
     assert s["end_ts"] > s["start_ts"]
     assert s["loops"], "summary lists no loop"
@@ -275,9 +276,26 @@ def describe(e):
 def expect_events(events, kind, n, lo, hi, pred, what):
     found = [e for e in events if e["event"] == kind]
     good = [e for e in found if lo <= e["duration_ms"] <= hi and pred(e)]
-    assert len(good) >= n, "expected %d %s events with %s in %d..%d ms; got:\n  %s" % (
-        n, kind, what, lo, hi, "\n  ".join(describe(e) for e in found) or "(none)")
+    assert len(good) >= n, "expected %d %s events with %s in %d..%d ms; got:\n  %s%s" % (
+        n, kind, what, lo, hi, "\n  ".join(describe(e) for e in found) or "(none)",
+        context(events, kind))
     return good
+
+
+def context(events, kind):
+    """What else the run said, for a failed expectation: the other
+    findings and the summary's loop counters."""
+    other = [describe(e) for e in events
+             if e["event"] in ("stall", "blocking_syscall") and e["event"] != kind]
+    s = events[-1] if events and events[-1]["event"] == "summary" else {}
+    loops = ["tid %s: %s iterations, %s stalls, max %s ms" % (
+        l.get("tid"), l.get("iterations"), l.get("stalls"), l.get("max_iteration_ms"))
+        for l in s.get("loops", [])]
+    return ("\n  also: %s\n  summary: stalls %s, blocking %s, lost %s, selector entries "
+            "unseen %s, stale wake-ups %s; %s") % (
+        "; ".join(other) or "(nothing)", s.get("stalls"), s.get("blocking_syscalls"),
+        s.get("events_lost"), s.get("selector_entries_unseen"), s.get("stale_wakeups"),
+        "; ".join(loops) or "no loops")
 
 
 def expect_stalls(events, function, mode, n=3):
@@ -1109,7 +1127,7 @@ def main():
             if t is t_pidns and not interp.pidns:
                 continue
             cases.append(("%s[%s]" % (t.__name__, interp.name), t, (interp,)))
-    passed = failed = skipped = 0
+    passed = failed = skipped = retried = 0
     prepared = set()
     for name, fn, fargs in cases:
         if args.k not in name:
@@ -1121,26 +1139,38 @@ def main():
         if fargs and fargs[0].name not in prepared:
             fargs[0].prepare()
             prepared.add(fargs[0].name)
-        t0 = time.monotonic()
-        try:
-            fn(*fargs)
-        except Skip as e:
-            print("SKIP %s: %s" % (name, e), flush=True)
-            skipped += 1
-            continue
-        except Exception as e:  # noqa: BLE001 - report every failure
-            failed += 1
-            print("FAIL %s (%.1fs): %s" % (name, time.monotonic() - t0, e), flush=True)
-            if args.v:
-                traceback.print_exc()
-            continue
-        passed += 1
-        print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
+        # A failure is printed in full, then run once more: on a 2-core
+        # machine under a long suite a workload's timing can fall foul
+        # of a threshold.  The summary counts what passed only the
+        # second time, so it is seen, not hidden.
+        for attempt in (1, 2):
+            t0 = time.monotonic()
+            try:
+                fn(*fargs)
+            except Skip as e:
+                print("SKIP %s: %s" % (name, e), flush=True)
+                skipped += 1
+                break
+            except Exception as e:  # noqa: BLE001 - report every failure
+                word = "FAIL" if attempt == 2 else "RETRY"
+                print("%s %s (%.1fs): %s" % (word, name, time.monotonic() - t0, e), flush=True)
+                if args.v:
+                    traceback.print_exc()
+                if attempt == 2:
+                    failed += 1
+                continue
+            passed += 1
+            retried += attempt == 2
+            print("PASS %s (%.1fs)%s" % (name, time.monotonic() - t0,
+                                         " on its second run" if attempt == 2 else ""),
+                  flush=True)
+            break
     reap_workloads()
     for interp in interps:
         if interp.root != "/" and interp.name in prepared:
             shutil.rmtree(interp.host_dir, ignore_errors=True)
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    print("%d passed, %d failed, %d skipped (%d passed only on a second run)" % (
+        passed, failed, skipped, retried))
     return 1 if failed else 0
 
 
