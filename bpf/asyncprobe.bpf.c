@@ -631,13 +631,15 @@ static __always_inline long task_state(struct task_struct *t)
 }
 
 /*
- * @next_regs: the user registers of @next where the kernel lets us have
- * them (BTF), else NULL.  A wake-up in the loop wait is checked against
- * them: a flag left over would make the thread's running time idle.
+ * Runs for every context switch on the machine: the tgids come from the
+ * caller, read directly where BTF allows (no helper call).  @btf: the
+ * tasks are BTF pointers, so a wake-up in the loop wait can be checked
+ * against @next's registers (a flag left over would make the thread's
+ * running time idle).
  */
 static __always_inline int on_switch(bool preempt, struct task_struct *prev,
-				     struct task_struct *next,
-				     struct pt_regs *next_regs)
+				     struct task_struct *next, __u32 prev_tgid,
+				     __u32 next_tgid, bool btf)
 {
 	__u32 tid;
 	struct ap_loop *l;
@@ -648,18 +650,20 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	long nr;
 	int fd;
 
-	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
+	if (next_tgid == targ_tgid) {
 		tid = BPF_CORE_READ(next, pid);
 		l = bpf_map_lookup_elem(&loops, &tid);
 		if (l && l->sel_sleep) {
 			/* woken in its loop wait: idle until now */
 			now = bpf_ktime_get_ns();
 			l->sel_sleep = 0;
-			if (next_regs &&
-			    !is_loop_wait(l,
-					  selector_kind(BPF_CORE_READ(next_regs,
-								      orig_ax)),
-					  (int)BPF_CORE_READ(next_regs, di))) {
+			regs = btf ? (struct pt_regs *)bpf_task_pt_regs(next)
+				   : NULL;
+			if (regs &&
+			    !is_loop_wait(
+				    l,
+				    selector_kind(BPF_CORE_READ(regs, orig_ax)),
+				    (int)BPF_CORE_READ(regs, di))) {
 				count(AP_CNT_STALE_WAKE);
 			} else {
 				if (l->busy_start)
@@ -673,7 +677,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		}
 	}
 
-	if (preempt || BPF_CORE_READ(prev, tgid) != targ_tgid)
+	if (preempt || prev_tgid != targ_tgid)
 		return 0;
 	if (task_state(prev) == 0) /* TASK_RUNNING: yielded, not blocked */
 		return 0;
@@ -755,15 +759,15 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	return on_switch(preempt, prev, next,
-			 (struct pt_regs *)bpf_task_pt_regs(next));
+	return on_switch(preempt, prev, next, prev->tgid, next->tgid, true);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	return on_switch(preempt, prev, next, NULL);
+	return on_switch(preempt, prev, next, BPF_CORE_READ(prev, tgid),
+			 BPF_CORE_READ(next, tgid), false);
 }
 
 /*
