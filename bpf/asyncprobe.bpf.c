@@ -67,6 +67,8 @@ const volatile __u64 running_task_off = 0;
 /* where a coroutine object keeps its code object (0: unknown) */
 const volatile __u64 coro_code_off = 0;
 const volatile __u64 task_name_off = 0;
+/* the objects the _asyncio finalizers report (fut_state 0: unknown) */
+const volatile struct ap_fin_layout fin = {};
 
 /* syscall numbers, set by userspace for this architecture */
 const volatile __s32 nr_epoll_wait = -1, nr_epoll_pwait = -1,
@@ -139,17 +141,20 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-/* unawaited coroutines sent with their stack in the current second */
-struct unawaited_rate {
+/* findings of one kind sent with their stack in the current second, per
+ * CPU */
+struct rate {
 	__u64 sec, sent;
 };
 
+enum { RATE_UNAWAITED, RATE_PENDING, RATE_UNRETRIEVED, RATE_KEYS };
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, RATE_KEYS);
 	__type(key, __u32);
-	__type(value, struct unawaited_rate);
-} unawaited_rate SEC(".maps");
+	__type(value, struct rate);
+} rates SEC(".maps");
 
 static __always_inline void count(__u32 key)
 {
@@ -157,6 +162,26 @@ static __always_inline void count(__u32 key)
 
 	if (n)
 		(*n)++;
+}
+
+/* Another finding of kind @key this second is within @per_s; else it is
+ * counted under @skipped, with no stack walk and no ring space taken. */
+static __always_inline bool rate_ok(__u32 key, __u64 now, __u64 per_s,
+				    __u32 skipped)
+{
+	struct rate *r = bpf_map_lookup_elem(&rates, &key);
+
+	if (!r)
+		return false;
+	if (r->sec != now / 1000000000ULL) {
+		r->sec = now / 1000000000ULL;
+		r->sent = 0;
+	}
+	if (++r->sent > per_s) {
+		count(skipped);
+		return false;
+	}
+	return true;
 }
 
 static __always_inline void count_lost(void)
@@ -200,6 +225,7 @@ static __always_inline struct ap_event *event_get(__u32 kind, __u32 tid,
 	e->gc_gens = 0;
 	e->code = 0;
 	__builtin_memset(e->task_name, 0, AP_NAME_SNAP);
+	e->exc_type[0] = 0;
 	__builtin_memset(&e->file, 0, sizeof(e->file));
 	return e;
 }
@@ -925,25 +951,15 @@ SEC("uprobe")
 int BPF_KPROBE(on_unawaited, void *coro)
 {
 	__u64 id = bpf_get_current_pid_tgid(), code = 0, now;
-	__u32 tid = (__u32)id, zero = 0;
-	struct unawaited_rate *r;
+	__u32 tid = (__u32)id;
 	struct ap_event *e;
 
 	if (id >> 32 != targ_tgid)
 		return 0;
-	/* past the rate only counted: no stack walk, no ring space taken */
 	now = bpf_ktime_get_ns();
-	r = bpf_map_lookup_elem(&unawaited_rate, &zero);
-	if (!r)
+	if (!rate_ok(RATE_UNAWAITED, now, AP_UNAWAITED_PER_S,
+		     AP_CNT_UNAWAITED_SKIPPED))
 		return 0;
-	if (r->sec != now / 1000000000ULL) {
-		r->sec = now / 1000000000ULL;
-		r->sent = 0;
-	}
-	if (++r->sent > AP_UNAWAITED_PER_S) {
-		count(AP_CNT_UNAWAITED_SKIPPED);
-		return 0;
-	}
 	e = event_get(AP_EV_UNAWAITED, tid, now);
 	if (!e)
 		return 0;
@@ -954,6 +970,147 @@ int BPF_KPROBE(on_unawaited, void *coro)
 	e->flags = stack_walk(tid, e->frames, &e->nframes);
 	event_submit(e);
 	return 0;
+}
+
+/* "_asyncio" and ".Task\0" / ".Future\0" as little-endian words */
+#define ASYNCIO_W0 0x6f69636e7973615fULL
+#define TASK_W1 0x6b7361542eULL /* 6 bytes, the NUL included */
+#define FUTURE_W1 0x6572757475462eULL
+
+/* 2: @type is _asyncio.Task or a subclass; 1: _asyncio.Future or one; 0:
+ * neither, or unreadable. */
+static __always_inline int asyncio_type(__u64 type)
+{
+	__u64 name, w[2];
+	int i;
+
+	for (i = 0; i < 4 && type; i++) {
+		if (bpf_probe_read_user(&name, sizeof(name),
+					(void *)(type + fin.type_name)) ||
+		    bpf_probe_read_user(w, sizeof(w), (void *)name))
+			return 0;
+		if (w[0] == ASYNCIO_W0 && (w[1] & 0xffffffffffffULL) == TASK_W1)
+			return 2;
+		if (w[0] == ASYNCIO_W0 && w[1] == FUTURE_W1)
+			return 1;
+		if (bpf_probe_read_user(&type, sizeof(type),
+					(void *)(type + fin.type_base)))
+			return 0;
+	}
+	return 0;
+}
+
+/* Is @v the object of a report of @kind: a task still pending, or a
+ * finished future or task holding an exception?  2 task, 1 future. */
+static __always_inline int fin_object(__u64 v, __u32 kind)
+{
+	__u64 type, exc = 0;
+	__u32 state;
+	int t;
+
+	if (!v || (v & 7) ||
+	    bpf_probe_read_user(&type, sizeof(type), (void *)(v + fin.ob_type)))
+		return 0;
+	t = asyncio_type(type);
+	if (!t || (kind == AP_FIN_PENDING && t != 2) ||
+	    bpf_probe_read_user(&state, sizeof(state),
+				(void *)(v + fin.fut_state)))
+		return 0;
+	if (kind == AP_FIN_PENDING)
+		return state == 0 ? t : 0;
+	if (state != 2 || bpf_probe_read_user(&exc, sizeof(exc),
+					      (void *)(v + fin.fut_exception)))
+		return 0;
+	return exc ? t : 0;
+}
+
+#define FIN_REGS 7
+#define FIN_STACK_WORDS 8
+
+/*
+ * The reporting branch of an _asyncio finalizer is running: a task was
+ * destroyed while pending, or an exception was never retrieved.  The
+ * uprobe sits on the one instruction that loads the message, so healthy
+ * tasks never get here.  Which register (or spill slot) holds the object
+ * differs between builds: the first candidate of the right type and state
+ * is it.  Read what the finding says now: the object is freed right after.
+ */
+static __always_inline int fin_report(struct pt_regs *ctx, __u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now, obj = 0, coro = 0, code = 0;
+	__u64 cand[FIN_REGS + FIN_STACK_WORDS] = {}, p = 0, type = 0;
+	__u32 tid = (__u32)id;
+	struct ap_event *e;
+	int i, t = 0;
+
+	if (id >> 32 != targ_tgid || !fin.fut_state)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (!rate_ok(kind == AP_FIN_PENDING ? RATE_PENDING : RATE_UNRETRIEVED,
+		     now, AP_FIN_PER_S,
+		     kind == AP_FIN_PENDING ? AP_CNT_PENDING_SKIPPED
+					    : AP_CNT_UNRETRIEVED_SKIPPED))
+		return 0;
+	cand[0] = ctx->bx;
+	cand[1] = ctx->bp;
+	cand[2] = ctx->r12;
+	cand[3] = ctx->r13;
+	cand[4] = ctx->r14;
+	cand[5] = ctx->r15;
+	cand[6] = ctx->cx;
+	bpf_probe_read_user(&cand[FIN_REGS], FIN_STACK_WORDS * sizeof(__u64),
+			    (void *)ctx->sp);
+	for (i = 0; i < FIN_REGS + FIN_STACK_WORDS; i++) {
+		t = fin_object(cand[i], kind);
+		if (t) {
+			obj = cand[i];
+			break;
+		}
+	}
+	e = event_get(AP_EV_FINALIZE, tid, now);
+	if (!e)
+		return 0;
+	e->syscall_nr = (__s32)kind;
+	e->fd = t; /* 2 task, 1 future, 0 not found */
+	e->task = obj;
+	if (obj && t == 2 &&
+	    !bpf_probe_read_user(&coro, sizeof(coro),
+				 (void *)(obj + fin.task_coro)) &&
+	    coro && coro_code_off &&
+	    !bpf_probe_read_user(&code, sizeof(code),
+				 (void *)(coro + coro_code_off)))
+		e->code = code & ~(__u64)py.code_ptr_tag_mask;
+	if (obj && t == 2 && fin.task_name &&
+	    (bpf_probe_read_user(&p, sizeof(p),
+				 (void *)(obj + fin.task_name)) ||
+	     !p || bpf_probe_read_user(e->task_name, AP_NAME_SNAP, (void *)p)))
+		__builtin_memset(e->task_name, 0, AP_NAME_SNAP);
+	/* the exception's type name */
+	if (obj && kind == AP_FIN_EXCEPTION &&
+	    (bpf_probe_read_user(&p, sizeof(p),
+				 (void *)(obj + fin.fut_exception)) ||
+	     bpf_probe_read_user(&type, sizeof(type),
+				 (void *)(p + fin.ob_type)) ||
+	     bpf_probe_read_user(&p, sizeof(p),
+				 (void *)(type + fin.type_name)) ||
+	     bpf_probe_read_user_str(e->exc_type, sizeof(e->exc_type),
+				     (void *)p) < 0))
+		e->exc_type[0] = 0;
+	e->flags = stack_walk(tid, e->frames, &e->nframes);
+	event_submit(e);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_task_pending)
+{
+	return fin_report(ctx, AP_FIN_PENDING);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_exception_unretrieved)
+{
+	return fin_report(ctx, AP_FIN_EXCEPTION);
 }
 
 /* A collection starts on a loop thread (USDT python:gc__start). */

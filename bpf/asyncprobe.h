@@ -47,12 +47,30 @@ enum ap_event_kind {
 	AP_EV_BLOCK = 4,    /* a loop thread blocked in a syscall too long */
 	AP_EV_EXEC = 5,	    /* the target ran execve: its runtime is gone */
 	AP_EV_UNAWAITED = 6, /* a coroutine was dropped that never ran */
+	AP_EV_FINALIZE = 7, /* _asyncio reports a task or future it finalizes */
 };
+
+/* What the _asyncio finalizer reports (AP_EV_FINALIZE's syscall_nr) */
+enum ap_fin_kind {
+	AP_FIN_PENDING = 1,   /* "Task was destroyed but it is pending!" */
+	AP_FIN_EXCEPTION = 2, /* "... exception was never retrieved" */
+};
+
+/* Where the objects the finalizers report keep what a finding says, in
+ * bytes (0: unknown): from the asyncio layout row of this Python. */
+struct ap_fin_layout {
+	__u64 ob_type, type_name, type_base;
+	__u64 fut_state, fut_exception, task_coro, task_name;
+};
+
+#define AP_TYPE_SNAP 48 /* bytes of an exception's type name kept */
 
 /* Unawaited coroutines sent with their stack, per CPU and second; the
  * rest are only counted (AP_CNT_UNAWAITED_SKIPPED): a flood of them must
  * not crowd findings out of the ring buffer. */
 #define AP_UNAWAITED_PER_S 100
+/* the same for each kind of the _asyncio finalizers' reports */
+#define AP_FIN_PER_S 100
 
 /* per-CPU counters, keys of the `counts` map */
 enum ap_count {
@@ -64,7 +82,10 @@ enum ap_count {
 	/* a wake-up flagged as from the loop wait with the thread elsewhere:
 	 * not taken as the start of an iteration */
 	AP_CNT_STALE_WAKE = 3,
-	AP_CNT_KEYS = 4,
+	/* _asyncio finalizer reports over the rate, by kind */
+	AP_CNT_PENDING_SKIPPED = 4,
+	AP_CNT_UNRETRIEVED_SKIPPED = 5,
+	AP_CNT_KEYS = 6,
 };
 
 enum ap_event_flags {
@@ -135,6 +156,8 @@ struct ap_event {
 	/* its name object's first bytes, read at once: the task is often gone
 	 * by the time userspace sees the event */
 	__u8 task_name[AP_NAME_SNAP];
+	/* finalize: the unretrieved exception's type name */
+	char exc_type[AP_TYPE_SNAP];
 	struct ap_frame frames[AP_MAX_FRAMES];
 };
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -162,4 +163,85 @@ int elf_file__load_base(struct elf_file *ef, uint64_t *vaddr)
 		return -ENOENT;
 	*vaddr = lowest & ~0xfffULL;
 	return 0;
+}
+
+/* Link-time address of the first copy of @str (NUL included) in an
+ * allocated, non-executable section; 0 when there is none. */
+static uint64_t string_addr(struct elf_file *ef, const char *str)
+{
+	size_t len = strlen(str) + 1;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		Elf_Data *d;
+		const char *p, *end;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_ALLOC) || (sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size < len)
+			continue;
+		p = d->d_buf;
+		end = p + d->d_size - len;
+		while (p <= end) {
+			p = memchr(p, str[0], (size_t)(end - p) + 1);
+			if (!p)
+				break;
+			if (!memcmp(p, str, len))
+				return sh.sh_addr +
+				       (uint64_t)(p - (char *)d->d_buf);
+			p++;
+		}
+	}
+	return 0;
+}
+
+int elf_file__string_loads(struct elf_file *ef, const char *str, uint64_t *offs,
+			   int max)
+{
+	uint64_t target = string_addr(ef, str);
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	int n = 0;
+
+	if (!target)
+		return -ENOENT;
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		const uint8_t *b;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size < 7)
+			continue;
+		b = d->d_buf;
+		for (size_t i = 0; i + 7 <= d->d_size; i++) {
+			uint64_t at = sh.sh_addr + i;
+			int32_t disp;
+			uint32_t imm;
+			bool hit = false;
+
+			/* 48 8d 3d disp32: lea disp32(%rip),%rdi */
+			if (b[i] == 0x48 && b[i + 1] == 0x8d &&
+			    b[i + 2] == 0x3d) {
+				memcpy(&disp, b + i + 3, sizeof(disp));
+				hit = at + 7 + (int64_t)disp == target;
+			}
+			/* bf imm32: mov $imm32,%edi */
+			if (!hit && b[i] == 0xbf && target < (1ULL << 32)) {
+				memcpy(&imm, b + i + 1, sizeof(imm));
+				hit = imm == target;
+			}
+			if (!hit)
+				continue;
+			if (n < max)
+				offs[n] = sh.sh_offset + i;
+			n++;
+		}
+	}
+	return n;
 }

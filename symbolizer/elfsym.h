@@ -25,4 +25,14 @@ int elf_file__section_data(struct elf_file *ef, const char *name, void *buf,
  * bias is the start of the file's offset-0 mapping minus this. */
 int elf_file__load_base(struct elf_file *ef, uint64_t *vaddr);
 
+/*
+ * File offsets of the instructions that load the address of the string
+ * @str (with its NUL) into the first argument register: `lea str(%rip),
+ * %rdi` (position-independent code) or `mov $str, %edi` (non-PIE).  A
+ * uprobe there runs only where the code uses that string.  Returns how
+ * many were found (at most @max stored), or -errno.
+ */
+int elf_file__string_loads(struct elf_file *ef, const char *str, uint64_t *offs,
+			   int max);
+
 #endif

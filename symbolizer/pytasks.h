@@ -27,6 +27,7 @@ struct py_asyncio_layout {
 	long wr_object; /* weakref referent */
 	long type_base, type_name;
 	long fut_loop, fut_state, task_fut_waiter, task_coro, task_name;
+	long fut_exception; /* the exception a finished future holds */
 	/* 3.11+: the int counting cancel() calls not undone by uncancel() */
 	long task_cancels;
 	/* 3.12+: in the module state */

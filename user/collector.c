@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
+#include "elfsym.h"
 #include "asyncprobe.h"
 #include "asyncprobe.skel.h"
 #include "churn.h"
@@ -101,6 +102,10 @@ struct collector {
 	int gc_len, gc_head;
 	struct bpf_link *gc_links[2];	 /* USDT gc__start, gc__done */
 	struct bpf_link *unawaited_link; /* _PyErr_WarnUnawaitedCoroutine */
+	/* the _asyncio finalizers' two reports, and whether the objects they
+	 * report are laid out as we know */
+	struct bpf_link *fin_links[2];
+	bool fin_known;
 	bool gc_usdt;
 	bool uvloop_checked, uvloop;
 	bool execd; /* the target ran execve: its memory is another program */
@@ -772,6 +777,29 @@ static void block_count(struct collector *c, const struct ap_finding *f)
 	h->sum += s;
 }
 
+/* A report of an _asyncio finalizer (AP_EV_FINALIZE). */
+static void on_finalized(struct collector *c, const struct ap_event *e,
+			 uint32_t n)
+{
+	char tname[PYSYM_NAME_MAX], exc[AP_TYPE_SNAP + 1];
+
+	snprintf(exc, sizeof(exc), "%.*s", AP_TYPE_SNAP, e->exc_type);
+	hygiene__finalized(
+		c->hygiene,
+		&(struct ap_fin_report){
+			.kind = e->syscall_nr,
+			.what = e->fd,
+			.task = e->fd == 2 ? task_name(c, e->task, e->task_name,
+						       tname, sizeof(tname))
+					   : NULL,
+			.code = e->code,
+			.exception = exc[0] ? exc : NULL,
+			.frames = e->frames,
+			.n = (int)n,
+			.ts = e->ts / 1e9,
+		});
+}
+
 static void on_stall(struct collector *c, const struct ap_event *e)
 {
 	char site[SITETAB_SITE_MAX];
@@ -938,6 +966,10 @@ static int on_event(void *ctx, void *data, size_t len)
 			hygiene__unawaited(c->hygiene, e->code, e->frames,
 					   (int)n, e->ts / 1e9);
 		break;
+	case AP_EV_FINALIZE:
+		if (c->hygiene)
+			on_finalized(c, e, n);
+		break;
 	}
 	return 0;
 }
@@ -1072,6 +1104,32 @@ static bool object_path(const struct collector *c, char *path, size_t len)
 	return true;
 }
 
+/* The file the target's _asyncio module is in, as we can open it: its
+ * shared object, else the interpreter (built in); false if unknown. */
+static bool asyncio_object(const struct collector *c, char *path, size_t len)
+{
+	char maps[64], line[PATH_MAX + 128], *p;
+	bool found = false;
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", c->target.pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		p = strchr(line, '/');
+		if (!p || !strstr(p, "/_asyncio."))
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		snprintf(path, len, "/proc/%d/root%s", c->target.pid, p);
+		if (access(path, R_OK))
+			snprintf(path, len, "%s", p);
+		found = true;
+	}
+	fclose(f);
+	return found || object_path(c, path, len);
+}
+
 /*
  * Time every collection on loop threads with the interpreter's own
  * gc__start/gc__done USDT probes, where the build has them (Debian's do);
@@ -1108,6 +1166,50 @@ static void gc_usdt_attach(struct collector *c)
  * function that warns of them (python.org-style builds keep it in their
  * symbol table; Debian strips it).  It runs only for such a bug.
  */
+/*
+ * Catch what _asyncio's finalizers report: a uprobe on the one instruction
+ * of each report that loads its message (found by the string's address in
+ * the machine code), so it runs for that report only, never for a healthy
+ * task.  Not attached when either is not found exactly once.
+ */
+static void fin_attach(struct collector *c)
+{
+	static const char *const msgs[2] = {
+		"Task was destroyed but it is pending!",
+		"%s exception was never retrieved",
+	};
+	struct bpf_program *progs[2] = {
+		c->skel->progs.on_task_pending,
+		c->skel->progs.on_exception_unretrieved,
+	};
+	char path[PATH_MAX + 32];
+	struct elf_file *ef;
+	uint64_t off[2];
+
+	if (!c->fin_known || !asyncio_object(c, path, sizeof(path)))
+		return;
+	ef = elf_file__open(path);
+	if (!ef)
+		return;
+	for (int i = 0; i < 2; i++) {
+		int n = elf_file__string_loads(ef, msgs[i], off, 2);
+
+		if (n == 1)
+			c->fin_links[i] = bpf_program__attach_uprobe(
+				progs[i], false, c->target.pid, path, off[0]);
+		if (c->o->verbose)
+			fprintf(stderr, "asyncprobe: \"%s\": %s (%s)\n",
+				msgs[i],
+				c->fin_links[i] ? "each one caught"
+						: "not seen",
+				n == 1	 ? "uprobe on its message"
+				: n <= 0 ? "no code loads the message"
+					 : "the message is loaded in more "
+					   "than one place");
+	}
+	elf_file__close(ef);
+}
+
 static void unawaited_attach(struct collector *c)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts,
@@ -1182,6 +1284,20 @@ static int bpf_open_load(struct collector *c)
 	al = py_asyncio__layout(c->target.major, c->target.minor);
 	if (al)
 		cfg.coro_code_off = (uint64_t)al->coro_code;
+	if (al && al->fut_state > 0 && al->fut_exception > 0 &&
+	    al->task_coro > 0 && al->task_name > 0 && al->type_name > 0 &&
+	    al->type_base > 0) {
+		cfg.fin = (struct ap_fin_layout){
+			.ob_type = (uint64_t)c->target.off->object_type,
+			.type_name = (uint64_t)al->type_name,
+			.type_base = (uint64_t)al->type_base,
+			.fut_state = (uint64_t)al->fut_state,
+			.fut_exception = (uint64_t)al->fut_exception,
+			.task_coro = (uint64_t)al->task_coro,
+			.task_name = (uint64_t)al->task_name,
+		};
+		c->fin_known = true;
+	}
 	if (!py_target__asyncio(&c->target, &c->asyncio)) {
 		cfg.running_task_off = c->asyncio.tstate_running_task;
 		cfg.task_name_off = c->asyncio.task_name;
@@ -1242,13 +1358,17 @@ static uint64_t events_lost(struct collector *c)
 	return bpf_count(c, AP_CNT_LOST);
 }
 
-/* The hygiene findings by kind (with the unawaited coroutines the BPF side
- * only counted) and the descriptors by kind. */
+/* The hygiene findings by kind (with those the BPF side only counted) and
+ * the descriptors by kind. */
 static void hygiene_counts(struct collector *c, uint64_t *findings,
 			   int64_t *fds)
 {
-	hygiene__unawaited_skipped(c->hygiene,
-				   bpf_count(c, AP_CNT_UNAWAITED_SKIPPED));
+	hygiene__skipped(c->hygiene, AP_HY_NEVER_AWAITED,
+			 bpf_count(c, AP_CNT_UNAWAITED_SKIPPED));
+	hygiene__skipped(c->hygiene, AP_HY_TASK_DESTROYED_PENDING,
+			 bpf_count(c, AP_CNT_PENDING_SKIPPED));
+	hygiene__skipped(c->hygiene, AP_HY_EXCEPTION_NEVER_RETRIEVED,
+			 bpf_count(c, AP_CNT_UNRETRIEVED_SKIPPED));
 	hygiene__counts(c->hygiene, findings, fds);
 }
 
@@ -1366,6 +1486,8 @@ void collector__free(struct collector *c)
 	bpf_link__destroy(c->gc_links[0]);
 	bpf_link__destroy(c->gc_links[1]);
 	bpf_link__destroy(c->unawaited_link);
+	bpf_link__destroy(c->fin_links[0]);
+	bpf_link__destroy(c->fin_links[1]);
 	ring_buffer__free(c->rb);
 	asyncprobe_bpf__destroy(c->skel);
 	pysym__free(c->sym);
@@ -1442,6 +1564,7 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 	threads_refresh(c);
 	/* once the threads' states are known: the stack is the finding */
 	unawaited_attach(c);
+	fin_attach(c);
 	loops_seed(c);
 	if (c->nthreads == 0) {
 		uint64_t probe;

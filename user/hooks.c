@@ -222,6 +222,7 @@ static void rodata_set(const struct hooks_config *cfg,
 	skel->rodata->running_task_off = cfg->running_task_off;
 	skel->rodata->coro_code_off = cfg->coro_code_off;
 	skel->rodata->task_name_off = cfg->task_name_off;
+	skel->rodata->fin = cfg->fin;
 	skel->rodata->nr_futex = (int)syscall__nr("futex");
 	skel->rodata->nr_epoll_wait = (int)syscall__nr("epoll_wait");
 	skel->rodata->nr_epoll_pwait = (int)syscall__nr("epoll_pwait");

@@ -20,6 +20,7 @@ struct hooks_config {
 	uint64_t running_task_off; /* in a thread state (3.14+); 0: unknown */
 	uint64_t task_name_off;	   /* in a task object */
 	uint64_t coro_code_off;	   /* in a coroutine object; 0: unknown */
+	struct ap_fin_layout fin;  /* what the _asyncio finalizers report */
 	uint64_t sample_period_ns; /* 0: sample on the timer tick */
 	uint32_t ring_bytes; /* a power of 2 pages; 0: as compiled (4 MiB) */
 	const char *only;    /* --hooks NAME; NULL: the cheapest that works */

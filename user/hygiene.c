@@ -25,6 +25,8 @@ const char *const ap_hygiene_names[AP_HY_KINDS] = {
 	[AP_HY_FD_GROWTH] = "fd_growth",
 	[AP_HY_CANCEL_IGNORED] = "cancel_ignored",
 	[AP_HY_NEVER_AWAITED] = "never_awaited",
+	[AP_HY_TASK_DESTROYED_PENDING] = "task_destroyed_pending",
+	[AP_HY_EXCEPTION_NEVER_RETRIEVED] = "exception_never_retrieved",
 };
 
 const char *const ap_fd_kind_names[AP_FD_KINDS] = {
@@ -65,7 +67,7 @@ struct hygiene {
 	double base_ts[AP_FD_KINDS];
 	struct unawaited sites[MAX_UNAWAITED];
 	int nsites;
-	uint64_t unawaited_skipped; /* counted by the BPF side only */
+	uint64_t skipped[AP_HY_KINDS]; /* counted by the BPF side only */
 };
 
 struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
@@ -102,8 +104,8 @@ void hygiene__counts(const struct hygiene *h, uint64_t *findings, int64_t *fds)
 {
 	for (int k = 0; k < AP_HY_KINDS; k++)
 		findings[k] = h ? h->findings[k] : 0;
-	if (h)
-		findings[AP_HY_NEVER_AWAITED] += h->unawaited_skipped;
+	for (int k = 0; h && k < AP_HY_KINDS; k++)
+		findings[k] += h->skipped[k];
 	for (int k = 0; k < AP_FD_KINDS; k++)
 		fds[k] = h ? h->fds[k] : -1;
 }
@@ -203,10 +205,10 @@ void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now)
 
 /* --- never_awaited ------------------------------------------------- */
 
-void hygiene__unawaited_skipped(struct hygiene *h, uint64_t n)
+void hygiene__skipped(struct hygiene *h, enum ap_hygiene_kind kind, uint64_t n)
 {
-	if (h)
-		h->unawaited_skipped = n;
+	if (h && kind < AP_HY_KINDS)
+		h->skipped[kind] = n;
 }
 
 static bool power_of_10(uint64_t n)
@@ -257,6 +259,40 @@ void hygiene__unawaited(struct hygiene *h, uint64_t code,
 	for (int i = 0; i < n && i < AP_MAX_FRAMES; i++)
 		pysym__resolve(h->sym, &frames[i], &info[i]);
 	x.stack.n = n > 0 ? n : 0;
+	output__hygiene(h->o->out, h->o->format, &x);
+}
+
+/* --- task_destroyed_pending, exception_never_retrieved ---------------- */
+
+void hygiene__finalized(struct hygiene *h, const struct ap_fin_report *r)
+{
+	static struct py_frame_info info[AP_MAX_FRAMES];
+	struct py_frame_info coro;
+	enum ap_hygiene_kind k = r->kind == AP_FIN_PENDING
+					 ? AP_HY_TASK_DESTROYED_PENDING
+					 : AP_HY_EXCEPTION_NEVER_RETRIEVED;
+	struct ap_hygiene x = {
+		.event = ap_hygiene_names[k],
+		.pid = h->t->pid,
+		.ns_pid = h->t->ns_pid != h->t->pid ? h->t->ns_pid : 0,
+		.ts = r->ts,
+		.task = r->task,
+		.future = r->what == 2	 ? "Task"
+			  : r->what == 1 ? "Future"
+					 : NULL,
+		.exception = r->exception,
+		.stack.frames = info,
+	};
+
+	h->findings[k]++;
+	if (r->code && !pysym__code(h->sym, r->code, &coro)) {
+		x.coroutine = coro.function;
+		x.coro_file = coro.file;
+		x.coro_line = coro.line;
+	}
+	for (int i = 0; i < r->n && i < AP_MAX_FRAMES; i++)
+		pysym__resolve(h->sym, &r->frames[i], &info[i]);
+	x.stack.n = r->n > 0 ? r->n : 0;
 	output__hygiene(h->o->out, h->o->format, &x);
 }
 

@@ -14,6 +14,13 @@
  *                   own warning (_PyErr_WarnUnawaitedCoroutine), where the
  *                   build names that function; every one counted, up to
  *                   AP_UNAWAITED_PER_S a second per CPU also placed.
+ *   task_destroyed_pending, exception_never_retrieved
+ *                   what _asyncio's task and future finalizers report
+ *                   ("Task was destroyed but it is pending!", "Task
+ *                   exception was never retrieved"): every one, from a
+ *                   uprobe on the one instruction of each report that
+ *                   loads its message; up to AP_FIN_PER_S a second per CPU
+ *                   also described, the rest counted.
  */
 #ifndef HYGIENE_H
 #define HYGIENE_H
@@ -28,6 +35,8 @@ enum ap_hygiene_kind {
 	AP_HY_FD_GROWTH,
 	AP_HY_CANCEL_IGNORED,
 	AP_HY_NEVER_AWAITED,
+	AP_HY_TASK_DESTROYED_PENDING,
+	AP_HY_EXCEPTION_NEVER_RETRIEVED,
 	AP_HY_KINDS,
 };
 
@@ -68,8 +77,24 @@ void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now);
 void hygiene__unawaited(struct hygiene *h, uint64_t code,
 			const struct ap_frame *frames, int n, double ts);
 
-/* Unawaited coroutines the BPF side only counted (over its rate), so far. */
-void hygiene__unawaited_skipped(struct hygiene *h, uint64_t n);
+/* Findings of kind @kind the BPF side only counted (over its rate), so
+ * far. */
+void hygiene__skipped(struct hygiene *h, enum ap_hygiene_kind kind, uint64_t n);
+
+/* What the _asyncio finalizers report, as the BPF side read it. */
+struct ap_fin_report {
+	int kind;	  /* enum ap_fin_kind */
+	int what;	  /* 2 a task, 1 a future, 0 the object was not found */
+	const char *task; /* its name; NULL: unknown */
+	uint64_t code;	  /* its coroutine's code object; 0: unknown */
+	const char *exception;	       /* the exception's type; NULL: unknown */
+	const struct ap_frame *frames; /* where it was finalized */
+	int n;
+	double ts;
+};
+
+/* A task destroyed while pending, or an exception never retrieved. */
+void hygiene__finalized(struct hygiene *h, const struct ap_fin_report *r);
 
 /* Count the descriptors when due; report growth. */
 void hygiene__tick(struct hygiene *h, double now);

@@ -468,8 +468,68 @@ static void never_awaited(FILE *f, enum ap_format fmt,
 	fflush(f);
 }
 
+static void finalized(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
+{
+	bool pending = !strcmp(x->event, "task_destroyed_pending");
+
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
+
+		if (!pending)
+			json_object_set_new(o, "future",
+					    x->future ? json_string(x->future)
+						      : json_null());
+		json_object_set_new(o, "task",
+				    x->task ? json_string(x->task)
+					    : json_null());
+		if (!pending)
+			json_object_set_new(o, "exception",
+					    x->exception
+						    ? json_string(x->exception)
+						    : json_null());
+		json_object_set_new(o, "coroutine",
+				    x->coroutine ? json_string(x->coroutine)
+						 : json_null());
+		json_object_set_new(o, "coroutine_file",
+				    x->coro_file ? json_string(x->coro_file)
+						 : json_null());
+		json_object_set_new(o, "coroutine_line",
+				    x->coro_file ? json_integer(x->coro_line)
+						 : json_null());
+		json_object_set_new(o, "stack", stack_json(&x->stack));
+		json_emit(f, o);
+		return;
+	}
+	if (pending)
+		fputs("PENDING  task", f);
+	else
+		fprintf(f, "NORETR   %s of %s",
+			x->exception ? x->exception : "an exception",
+			x->future && !strcmp(x->future, "Future") ? "future"
+								  : "task");
+	if (x->task)
+		fprintf(f, " %s", x->task);
+	if (x->coroutine)
+		fprintf(f, " (coroutine %s, %s:%d)", x->coroutine,
+			output__short_path(x->coro_file), x->coro_line);
+	fputs(pending ? " was destroyed while still pending"
+		      : " was never retrieved",
+	      f);
+	if (x->stack.n) {
+		fputs("; finalized at ", f);
+		text_stack(f, &x->stack);
+	}
+	fputc('\n', f);
+	fflush(f);
+}
+
 void output__hygiene(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
 {
+	if (!strcmp(x->event, "task_destroyed_pending") ||
+	    !strcmp(x->event, "exception_never_retrieved")) {
+		finalized(f, fmt, x);
+		return;
+	}
 	if (!strcmp(x->event, "cancel_ignored")) {
 		cancel_ignored(f, fmt, x);
 		return;

@@ -129,6 +129,10 @@ struct ap_hygiene {
 	const char *coroutine, *coro_file;
 	int coro_line;
 	uint64_t count;
+	/* task_destroyed_pending, exception_never_retrieved: "Task" or
+	 * "Future" (NULL: not found), the exception's type (NULL: unknown);
+	 * task, coroutine (where defined); stack: where it was finalized */
+	const char *future, *exception;
 	/* fd_growth: descriptors of one kind, since start_ts */
 	const char *fd_kind;
 	double start_ts;

@@ -296,7 +296,8 @@ static int text_unawaited(FILE *out, const struct report *r, int n)
 
 /* The asyncio anti-patterns found: each descriptor growth, each task
  * that ignored its cancellation (where it runs, its own code's frame),
- * each place coroutines were dropped unawaited at. */
+ * each task destroyed pending or exception never retrieved, each place
+ * coroutines were dropped unawaited at. */
 static void text_hygiene(FILE *out, const struct report *r)
 {
 	int n = 0;
@@ -308,10 +309,41 @@ static void text_hygiene(FILE *out, const struct report *r)
 		char where[512];
 		size_t app = 0;
 
-		if (!is_kind(ev, "fd_growth") && !is_kind(ev, "cancel_ignored"))
+		if (!is_kind(ev, "fd_growth") &&
+		    !is_kind(ev, "cancel_ignored") &&
+		    !is_kind(ev, "task_destroyed_pending") &&
+		    !is_kind(ev, "exception_never_retrieved"))
 			continue;
 		if (!n++)
 			fputc('\n', out);
+		if (!is_kind(ev, "fd_growth") &&
+		    !is_kind(ev, "cancel_ignored")) {
+			bool pending = is_kind(ev, "task_destroyed_pending");
+
+			fprintf(out, "  PID %ld: ", inum(ev, "pid"));
+			if (pending)
+				fputs("task", out);
+			else
+				fprintf(out, "%s of %s",
+					*str(ev, "exception")
+						? str(ev, "exception")
+						: "an exception",
+					!strcmp(str(ev, "future"), "Future")
+						? "future"
+						: "task");
+			if (*str(ev, "task"))
+				fprintf(out, " %s", str(ev, "task"));
+			if (*str(ev, "coroutine"))
+				fprintf(out, " (coroutine %s, %s:%ld)",
+					str(ev, "coroutine"),
+					output__short_path(
+						str(ev, "coroutine_file")),
+					inum(ev, "coroutine_line"));
+			fputs(pending ? " destroyed while pending\n"
+				      : " never retrieved\n",
+			      out);
+			continue;
+		}
 		if (is_kind(ev, "cancel_ignored")) {
 			while (app + 1 < json_array_size(st) &&
 			       output__is_library(
@@ -337,7 +369,8 @@ static void text_hygiene(FILE *out, const struct report *r)
 	n = text_unawaited(out, r, n);
 	if (!n)
 		fprintf(out, "no descriptor growth, no ignored cancellation, "
-			     "no coroutine left unawaited\n");
+			     "no coroutine left unawaited, no task destroyed "
+			     "pending, no exception left unretrieved\n");
 }
 
 struct culprit {

@@ -181,6 +181,12 @@ def main():
             row["fut_state"] = off
             break
 
+    f3 = loop.create_future()
+    exc = ValueError("measured")
+    f3.set_exception(exc)
+    row["fut_exception"] = find_ptr(id(f3), 256, id(exc))
+    f3.exception()
+
     coro = task.get_coro()
     row["coro_code"] = find_ptr(id(coro), 512, id(coro.cr_code), masked=True)
     row["coro_stack"] = row["coro_stack_kind"] = row["coro_localsplus"] = -1

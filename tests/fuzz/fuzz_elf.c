@@ -6,7 +6,8 @@
  * Input: the file, opened as /proc/self/fd/N of a memfd.  Each lookup
  * asyncprobe makes is made: _PyRuntime and Py_Version, the .PyRuntime
  * section, the _asyncio module's .AsyncioDebug words and counter symbol,
- * USDT notes, the load base.  Seeds: small real ELF objects (compiled
+ * USDT notes, the load base, the instructions that load the finalizers'
+ * messages.  Seeds: small real ELF objects (compiled
  * probes, a libpython's symbols and notes, an _asyncio module).
  */
 #include <stdint.h>
@@ -41,6 +42,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						       lens[j]);
 		}
 		elf_file__load_base(ef, &v);
+		{
+			uint64_t offs[2];
+
+			elf_file__string_loads(
+				ef, "Task was destroyed but it is pending!",
+				offs, 2);
+			elf_file__string_loads(
+				ef, "%s exception was never retrieved", offs,
+				2);
+		}
 		elf_file__close(ef);
 	}
 	close(fd);

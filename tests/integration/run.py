@@ -7,7 +7,8 @@ found, and asserts on what asyncprobe reported: event kind, syscall,
 duration range, and the culprit's function, file and exact line.
 
 Usage: run.py [-k SUBSTRING] [-v]          (run as root)
-Ends with the line "N passed, N failed, N skipped".
+A test that fails is printed (RETRY) and run once more.  Ends with the line
+"N passed, N failed, N skipped (N passed only on a second run)".
 """
 import argparse
 import contextlib
@@ -707,8 +708,11 @@ def t_hygiene(py):
     kind and the counts; a worker that swallows its CancelledError is
     cancel_ignored (3.11+), where it runs on; a coroutine called without
     await is never_awaited where the interpreter names its warning
-    function (python.org-style builds), with where it was dropped; the same
-    service done properly, timeouts expiring all the time, says none."""
+    function (python.org-style builds), with where it was dropped; a task
+    nobody kept is task_destroyed_pending, one that failed unseen is
+    exception_never_retrieved, each with its name, coroutine and exception;
+    the same service done properly, timeouts expiring all the time, says
+    none."""
     ev, text = run_hygiene(py, "dirty")
     ignored = [e for e in ev if e["event"] == "cancel_ignored"]
     if py.minor < 11:  # no cancellation count before 3.11
@@ -754,11 +758,36 @@ def t_hygiene(py):
     assert g["ts"] - g["start_ts"] >= 6, g
     assert "PID %d: tcp descriptors grew from %d to %d" % (
         g["pid"], g["fds_start"], g["fds_end"]) in text, text
+    # fire-and-forget tasks: one destroyed pending, one failing unseen;
+    # twice each, on every build (the uprobe is on what loads the message)
+    here = os.path.join(py.target_dir, "hygiene.py")
+    lost = [e for e in ev if e["event"] == "task_destroyed_pending"]
+    assert len(lost) == 2, [e["event"] for e in ev]
+    for e in lost:
+        assert e["task"] == "lost-job" and e["coroutine"] == "forgotten_job", e
+        assert e["coroutine_file"] == here, e
+        assert e["coroutine_line"] == marker_line("forgotten_job", src), e
+        assert "PID %d: task lost-job (coroutine forgotten_job, %s:%d) destroyed while " \
+            "pending" % (e["pid"], "/".join(here.split("/")[-2:]),
+                         marker_line("forgotten_job", src)) in text, text
+    failed = [e for e in ev if e["event"] == "exception_never_retrieved"]
+    assert len(failed) == 2, [e["event"] for e in ev]
+    for e in failed:
+        assert e["future"] == "Task" and e["task"] == "failing-job", e
+        assert e["exception"] == "KeyError" and e["coroutine"] == "failing_job", e
+        assert e["coroutine_file"] == here, e
+        assert e["coroutine_line"] == marker_line("failing_job", src), e
+        assert "PID %d: KeyError of task failing-job (coroutine failing_job" % e["pid"] in text
+    assert summary["task_destroyed_pending"] == 2, summary
+    assert summary["exception_never_retrieved"] == 2, summary
     ev, text = run_hygiene(py, "clean")
-    said = [e for e in ev if e["event"] in ("fd_growth", "cancel_ignored", "never_awaited")]
+    said = [e for e in ev if e["event"] in ("fd_growth", "cancel_ignored", "never_awaited",
+                                            "task_destroyed_pending",
+                                            "exception_never_retrieved")]
     assert not said, said
     assert "asyncio hygiene: no descriptor growth, no ignored cancellation, " \
-        "no coroutine left unawaited" in text, text
+        "no coroutine left unawaited, no task destroyed pending, no exception left " \
+        "unretrieved" in text, text
 
 
 def t_task_dump(py):

@@ -7,14 +7,19 @@ Usage: python hygiene.py dirty|clean SECONDS
   dirty  opens a TCP connection to itself 25 times a second and closes
          none (both ends stay open); cancels a worker that swallows
          CancelledError and runs on; calls a coroutine function without
-         await as often (the coroutine is dropped, never run)
+         await as often (the coroutine is dropped, never run); twice,
+         starts a task it keeps no reference to, which the garbage
+         collector destroys while it waits, and one that fails with
+         nobody to retrieve its exception
   clean  the same with every connection closed, a worker that stops
-         when cancelled (after a short cleanup) and the coroutine
-         awaited; and, 3.11+, timeouts that expire all the time
-         (asyncio.timeout cancels and uncancels)
+         when cancelled (after a short cleanup), the coroutine awaited,
+         the tasks kept, cancelled and awaited, the failure caught; and,
+         3.11+, timeouts that expire all the time (asyncio.timeout
+         cancels and uncancels)
 Says "ready" at the start; exits after SECONDS.
 """
 import asyncio
+import gc
 import socket
 import sys
 import warnings
@@ -43,6 +48,33 @@ def careless_caller():
 
 async def careful_caller():
     await refresh_cache()
+
+
+async def forgotten_job():  # LINE:forgotten_job
+    # waits on a future only this task knows: once it is dropped, the
+    # two only keep each other alive, and the collector destroys both
+    await asyncio.get_running_loop().create_future()
+
+
+async def failing_job():  # LINE:failing_job
+    raise KeyError("nobody will see this")
+
+
+def fire_and_forget(loop):
+    loop.create_task(forgotten_job(), name="lost-job")
+    loop.create_task(failing_job(), name="failing-job")
+
+
+async def keep_and_await(loop):
+    lost = loop.create_task(forgotten_job(), name="lost-job")
+    failing = loop.create_task(failing_job(), name="failing-job")
+    await asyncio.sleep(0)
+    lost.cancel()
+    for t in (lost, failing):
+        try:
+            await t
+        except (asyncio.CancelledError, KeyError):
+            pass
 
 
 async def stubborn_worker():
@@ -85,7 +117,16 @@ async def main(mode, seconds):
     waiter = loop.create_task(impatient_waiter(), name="the-waiter")
     print("ready", flush=True)
     start = loop.time()
+    forget_at = [start + 3, start + 5]
     while loop.time() < start + seconds:
+        if forget_at and loop.time() > forget_at[0]:
+            forget_at.pop(0)
+            if mode == "dirty":
+                fire_and_forget(loop)
+                await asyncio.sleep(0.01)  # both ran a step
+                gc.collect()
+            else:
+                await keep_and_await(loop)
         if mode == "dirty":
             leaky_connect(srv, keep)
             careless_caller()
