@@ -18,6 +18,7 @@
 	   * are being made and none has fallen in one yet: a burst of         \
 	   * creations must fall in one */
 #define PROBE_CHEAP_S 5e-4
+#define COHORTS_MIN 16 /* 1 ms cohorts caught before walks must be cheap */
 #define OPEN_RETRY_S 1.0  /* asyncio not imported yet: look again */
 #define RATE_WINDOW_S 1.0 /* creation rate: tasks in the last second */
 #define RING 32		  /* counter readings kept for the rate */
@@ -90,6 +91,7 @@ struct churn {
 	int nranges;
 	uint64_t last_walk_counter;
 	uint64_t tracked[LIFE_N], died[LIFE_N];
+	unsigned cohorts; /* 1 ms cohorts judged (probes that caught some) */
 	struct code_count *codes;
 	int ncodes;
 	int *code_index; /* 1 + index into codes; 0: free */
@@ -374,6 +376,7 @@ static bool walk(struct churn *ch, double now, bool probe)
 	    (ch->named_seen && now - ch->named_seen < life_bound[LIFE_N - 1]))
 		return caught;
 	if (cohort && cb > ca) {
+		ch->cohorts++;
 		ch->tracked[LIFE_1MS] += cb - ca;
 		ch->died[LIFE_1MS] +=
 			cb - ca - count_in(ch->numbers, ch->nnumbers, ca, cb);
@@ -473,10 +476,14 @@ void churn__tick(struct churn *ch, double now)
 		counter_read(ch);
 	making = ch->counter != ch->tick_counter;
 	ch->tick_counter = ch->counter;
+	/* more probes while walks are cheap; and, whatever they cost, until
+	 * the 1 ms bound has a few cohorts (a slow walk must not leave it
+	 * unknown) */
 	if (now >= ch->next_walk) {
 		walk(ch, now, making);
-		for (int i = 1;
-		     making && i < PROBES_MAX && ch->last_cost < PROBE_CHEAP_S;
+		for (int i = 1; making && i < PROBES_MAX &&
+				(ch->last_cost < PROBE_CHEAP_S ||
+				 ch->cohorts < COHORTS_MIN);
 		     i++)
 			walk(ch, clock__mono(), true);
 	}
