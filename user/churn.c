@@ -18,7 +18,7 @@
 	   * are being made and none has fallen in one yet: a burst of         \
 	   * creations must fall in one */
 #define PROBE_CHEAP_S 5e-4
-#define COHORTS_MIN 16 /* 1 ms cohorts caught before walks must be cheap */
+#define COHORTS_MIN 16	  /* 1 ms cohorts caught before walks must be cheap */
 #define OPEN_RETRY_S 1.0  /* asyncio not imported yet: look again */
 #define RATE_WINDOW_S 1.0 /* creation rate: tasks in the last second */
 #define RING 32		  /* counter readings kept for the rate */
