@@ -115,7 +115,7 @@ struct ap_leak {
 
 /* An asyncio hygiene finding (hygiene.h). */
 struct ap_hygiene {
-	const char *event; /* "fd_growth", "cancel_ignored", "never_awaited" */
+	const char *event; /* one of ap_hygiene_names */
 	pid_t pid, ns_pid;
 	double ts;
 	/* cancel_ignored: the task, how long it has run on since asked */
