@@ -343,9 +343,22 @@ static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
 
 /* The asyncio task thread @tid is running now (its tstate's field), and
  * a snapshot of its name object into @name. */
+/* The first bytes of task @task's name object into @name (zeros when
+ * unreadable), read at once: the task may be gone before userspace looks. */
+static __always_inline void task_name_snap(__u64 task, __u8 *name)
+{
+	__u64 obj = 0;
+
+	if (!task_name_off ||
+	    bpf_probe_read_user(&obj, sizeof(obj),
+				(void *)(task + task_name_off)) ||
+	    !obj || bpf_probe_read_user(name, AP_NAME_SNAP, (void *)obj))
+		__builtin_memset(name, 0, AP_NAME_SNAP);
+}
+
 static __always_inline __u64 running_task(__u32 tid, __u8 *name)
 {
-	__u64 *tsp, task = 0, obj = 0;
+	__u64 *tsp, task = 0;
 
 	if (!running_task_off)
 		return 0;
@@ -353,12 +366,21 @@ static __always_inline __u64 running_task(__u32 tid, __u8 *name)
 	if (!tsp || bpf_probe_read_user(&task, sizeof(task),
 					(void *)(*tsp + running_task_off)))
 		return 0;
-	if (task &&
-	    !bpf_probe_read_user(&obj, sizeof(obj),
-				 (void *)(task + task_name_off)) &&
-	    obj && bpf_probe_read_user(name, AP_NAME_SNAP, (void *)obj))
-		__builtin_memset(name, 0, AP_NAME_SNAP);
+	if (task)
+		task_name_snap(task, name);
 	return task;
+}
+
+/* The code object of coroutine @coro; 0 when unknown. */
+static __always_inline __u64 coro_code(__u64 coro)
+{
+	__u64 code = 0;
+
+	if (!coro || !coro_code_off ||
+	    bpf_probe_read_user(&code, sizeof(code),
+				(void *)(coro + coro_code_off)))
+		return 0;
+	return code & ~(__u64)py.code_ptr_tag_mask;
 }
 
 /* Identify fd @fd of the current task: inode, and a socket's addresses. */
@@ -950,7 +972,7 @@ int BPF_PROG(raw_tp_sched_process_exec, struct task_struct *p, pid_t old_pid,
 SEC("uprobe")
 int BPF_KPROBE(on_unawaited, void *coro)
 {
-	__u64 id = bpf_get_current_pid_tgid(), code = 0, now;
+	__u64 id = bpf_get_current_pid_tgid(), now;
 	__u32 tid = (__u32)id;
 	struct ap_event *e;
 
@@ -963,10 +985,7 @@ int BPF_KPROBE(on_unawaited, void *coro)
 	e = event_get(AP_EV_UNAWAITED, tid, now);
 	if (!e)
 		return 0;
-	if (coro_code_off &&
-	    bpf_probe_read_user(&code, sizeof(code), coro + coro_code_off))
-		code = 0;
-	e->code = code & ~(__u64)py.code_ptr_tag_mask;
+	e->code = coro_code((__u64)coro);
 	e->flags = stack_walk(tid, e->frames, &e->nframes);
 	event_submit(e);
 	return 0;
@@ -1037,7 +1056,7 @@ static __always_inline int fin_object(__u64 v, __u32 kind)
  */
 static __always_inline int fin_report(struct pt_regs *ctx, __u32 kind)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now, obj = 0, coro = 0, code = 0;
+	__u64 id = bpf_get_current_pid_tgid(), now, obj = 0, coro = 0;
 	__u64 cand[FIN_REGS + FIN_STACK_WORDS] = {}, p = 0, type = 0;
 	__u32 tid = (__u32)id;
 	struct ap_event *e;
@@ -1073,18 +1092,12 @@ static __always_inline int fin_report(struct pt_regs *ctx, __u32 kind)
 	e->syscall_nr = (__s32)kind;
 	e->fd = t; /* 2 task, 1 future, 0 not found */
 	e->task = obj;
-	if (obj && t == 2 &&
-	    !bpf_probe_read_user(&coro, sizeof(coro),
-				 (void *)(obj + fin.task_coro)) &&
-	    coro && coro_code_off &&
-	    !bpf_probe_read_user(&code, sizeof(code),
-				 (void *)(coro + coro_code_off)))
-		e->code = code & ~(__u64)py.code_ptr_tag_mask;
-	if (obj && t == 2 && fin.task_name &&
-	    (bpf_probe_read_user(&p, sizeof(p),
-				 (void *)(obj + fin.task_name)) ||
-	     !p || bpf_probe_read_user(e->task_name, AP_NAME_SNAP, (void *)p)))
-		__builtin_memset(e->task_name, 0, AP_NAME_SNAP);
+	if (obj && t == 2) {
+		if (!bpf_probe_read_user(&coro, sizeof(coro),
+					 (void *)(obj + fin.task_coro)))
+			e->code = coro_code(coro);
+		task_name_snap(obj, e->task_name);
+	}
 	/* the exception's type name */
 	if (obj && kind == AP_FIN_EXCEPTION &&
 	    (bpf_probe_read_user(&p, sizeof(p),

@@ -60,7 +60,8 @@ enum ap_fin_kind {
  * bytes (0: unknown): from the asyncio layout row of this Python. */
 struct ap_fin_layout {
 	__u64 ob_type, type_name, type_base;
-	__u64 fut_state, fut_exception, task_coro, task_name;
+	__u64 fut_state, fut_exception,
+		task_coro; /* task name: task_name_off */
 };
 
 #define AP_TYPE_SNAP 48 /* bytes of an exception's type name kept */

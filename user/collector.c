@@ -1294,8 +1294,8 @@ static int bpf_open_load(struct collector *c)
 			.fut_state = (uint64_t)al->fut_state,
 			.fut_exception = (uint64_t)al->fut_exception,
 			.task_coro = (uint64_t)al->task_coro,
-			.task_name = (uint64_t)al->task_name,
 		};
+		cfg.task_name_off = (uint64_t)al->task_name;
 		c->fin_known = true;
 	}
 	if (!py_target__asyncio(&c->target, &c->asyncio)) {

@@ -440,19 +440,28 @@ static void cancel_ignored(FILE *f, enum ap_format fmt,
 	fflush(f);
 }
 
+static json_t *string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* A hygiene finding's coroutine: its name, and where it is defined. */
+static void coroutine_json(json_t *o, const struct ap_hygiene *x)
+{
+	json_object_set_new(o, "coroutine", string_or_null(x->coroutine));
+	json_object_set_new(o, "coroutine_file", string_or_null(x->coro_file));
+	json_object_set_new(o, "coroutine_line",
+			    x->coro_file ? json_integer(x->coro_line)
+					 : json_null());
+}
+
 static void never_awaited(FILE *f, enum ap_format fmt,
 			  const struct ap_hygiene *x)
 {
 	if (fmt == AP_FMT_JSON) {
 		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
 
-		json_object_set_new(o, "coroutine", json_string(x->coroutine));
-		json_object_set_new(o, "coroutine_file",
-				    x->coro_file ? json_string(x->coro_file)
-						 : json_null());
-		json_object_set_new(o, "coroutine_line",
-				    x->coro_file ? json_integer(x->coro_line)
-						 : json_null());
+		coroutine_json(o, x);
 		json_object_set_new(o, "count",
 				    json_integer((json_int_t)x->count));
 		json_object_set_new(o, "stack", stack_json(&x->stack));
@@ -477,25 +486,12 @@ static void finalized(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
 
 		if (!pending)
 			json_object_set_new(o, "future",
-					    x->future ? json_string(x->future)
-						      : json_null());
-		json_object_set_new(o, "task",
-				    x->task ? json_string(x->task)
-					    : json_null());
+					    string_or_null(x->future));
+		json_object_set_new(o, "task", string_or_null(x->task));
 		if (!pending)
 			json_object_set_new(o, "exception",
-					    x->exception
-						    ? json_string(x->exception)
-						    : json_null());
-		json_object_set_new(o, "coroutine",
-				    x->coroutine ? json_string(x->coroutine)
-						 : json_null());
-		json_object_set_new(o, "coroutine_file",
-				    x->coro_file ? json_string(x->coro_file)
-						 : json_null());
-		json_object_set_new(o, "coroutine_line",
-				    x->coro_file ? json_integer(x->coro_line)
-						 : json_null());
+					    string_or_null(x->exception));
+		coroutine_json(o, x);
 		json_object_set_new(o, "stack", stack_json(&x->stack));
 		json_emit(f, o);
 		return;
