@@ -133,6 +133,15 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
+/* address watched in the target (a hardware watchpoint on every CPU) ->
+ * the target's writes to it since armed; keys are put by userspace */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AP_WATCH_MAX);
+	__type(key, __u64);
+	__type(value, __u64);
+} watch_hits SEC(".maps");
+
 /* enum ap_count */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -880,6 +889,24 @@ int on_sample(struct bpf_perf_event_data *ctx)
 {
 	/* a user-mode address: interrupted in user mode */
 	return loop_sample(sample_period_ns, (long)ctx->regs.ip >= 0);
+}
+
+/*
+ * A write to a watched address (hardware watchpoints are per CPU, so that
+ * the target's threads pay nothing per context switch): counted when it
+ * is the target's; another process's write to the same address is not.
+ */
+SEC("perf_event")
+int on_watch(struct bpf_perf_event_data *ctx)
+{
+	__u64 addr = ctx->addr, *n;
+
+	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+		return 0;
+	n = bpf_map_lookup_elem(&watch_hits, &addr);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return 0;
 }
 
 /*

@@ -72,6 +72,9 @@ struct ap_fin_layout {
 #define AP_UNAWAITED_PER_S 100
 /* the same for each kind of the _asyncio finalizers' reports */
 #define AP_FIN_PER_S 100
+/* hardware write watchpoints on target memory at once (x86: 4 debug
+ * registers per CPU, shared with anyone else's) */
+#define AP_WATCH_MAX 4
 
 /* per-CPU counters, keys of the `counts` map */
 enum ap_count {

@@ -719,8 +719,12 @@ int py_tasks__counter(struct py_tasks *pt, uint64_t *now, uint64_t *base)
 		return -ENOENT;
 	}
 	/* tasks created: the sum of the steps of whichever candidate leads
-	 * at each read, so that a change of leader is no jump */
+	 * at each read, so that a change of leader is no jump; but no less
+	 * than the leader moved: the counter found late (another word led
+	 * while the service was young) counts from the start */
 	pt->cand_acc += v[which] - pt->cand_last[which];
+	if (pt->cand_acc < v[which] - pt->cand_base[which])
+		pt->cand_acc = v[which] - pt->cand_base[which];
 	if (which != pt->cand_which) {
 		pt->cand_which = which;
 		pt->counter_epoch++;

@@ -13,7 +13,8 @@ static const char usage[] =
 	"Usage: asyncprobe -p PID [-p PID...] [-d SECONDS] "
 	"[--stall-threshold MS]\n"
 	"                  [--syscall-threshold MS] [--churn-threshold N]\n"
-	"                  [--cancel-threshold SECONDS]\n"
+	"                  [--cancel-threshold SECONDS] "
+	"[--await-threshold SECONDS]\n"
 	"                  [--format text|json|folded|speedscope|pprof|html]\n"
 	"                  [-o OUT] [-v]\n"
 	"       asyncprobe --listen [ADDR:]PORT (-p PID... | --match REGEX)\n"
@@ -74,6 +75,10 @@ static const char usage[] =
 	"                              report tasks still running this long "
 	"after\n"
 	"                              cancel() (Python 3.11+; default 10)\n"
+	"      --await-threshold SECONDS\n"
+	"                              report tasks suspended in one await "
+	"this\n"
+	"                              long (default 30)\n"
 	"      --sample-period MS      sample busy loops every MS of their\n"
 	"                              CPU time with a timer of their own\n"
 	"                              (an interrupt per sample); default:\n"
@@ -194,6 +199,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "sample-period", required_argument, NULL, 'S' },
 		{ "churn-threshold", required_argument, NULL, 'c' },
 		{ "cancel-threshold", required_argument, NULL, 'C' },
+		{ "await-threshold", required_argument, NULL, 'A' },
 		{ "hooks", required_argument, NULL, 'H' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
@@ -216,6 +222,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 	o->sample_ms = 0; /* on the timer tick */
 	o->churn_threshold = 1000;
 	o->cancel_threshold_s = 10;
+	o->await_threshold_s = 30;
 	o->rescan_s = 5;
 	o->top_sites = 10;
 	o->format = AP_FMT_TEXT;
@@ -366,17 +373,21 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 			break;
 		}
 		case 'C':
-			o->cancel_threshold_s = parse_positive(optarg);
-			if (o->cancel_threshold_s < 0.5 ||
-			    o->cancel_threshold_s > 86400) {
+		case 'A': {
+			double v = parse_positive(optarg);
+
+			if (v < 0.5 || v > 86400) {
 				fprintf(err,
-					"asyncprobe: invalid cancel threshold "
+					"asyncprobe: invalid %s threshold "
 					"'%s': give seconds from 0.5 to "
 					"86400\n",
-					optarg);
+					c == 'C' ? "cancel" : "await", optarg);
 				return AP_PARSE_ERROR;
 			}
+			*(c == 'C' ? &o->cancel_threshold_s
+				   : &o->await_threshold_s) = v;
 			break;
+		}
 		case 'c':
 			o->churn_threshold = parse_positive(optarg);
 			if (o->churn_threshold < 0) {

@@ -2,9 +2,9 @@
 /*
  * `asyncprobe check`: what this kernel lets asyncprobe do.  Every variant
  * of the BPF programs is loaded and attached (to this process, so nothing
- * else is watched), then the optional parts: the perf-event sampler and
- * uprobes.  One line per feature, then what a run would use; exit 0 when
- * a run can work here, 1 when it cannot.
+ * else is watched), then the optional parts: the perf-event sampler,
+ * uprobes and hardware watchpoints.  One line per feature, then what a run
+ * would use; exit 0 when a run can work here, 1 when it cannot.
  */
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "hooks.h"
 #include "version.h"
+#include "watch.h"
 
 static void line(FILE *out, const char *feature, const char *fmt, ...)
 {
@@ -90,6 +91,41 @@ static int perf_check(struct asyncprobe_bpf *skel, char *why, size_t len)
 		return -1;
 	}
 	bpf_link__destroy(link); /* closes fd too */
+	return 0;
+}
+
+/* A hardware watchpoint (long_await): armed on a word of our own, which
+ * is then written once; the BPF filter must count exactly that write. */
+static int watch_check(struct asyncprobe_bpf *skel, char *why, size_t len)
+{
+	static volatile uint64_t word __attribute__((aligned(8)));
+	struct watch *w = watch__new(skel->progs.on_watch,
+				     bpf_map__fd(skel->maps.watch_hits));
+	int64_t hits;
+	int err;
+
+	if (!w) {
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	err = watch__arm(w, (uint64_t)(uintptr_t)&word);
+	if (err) {
+		snprintf(why, len, "perf breakpoint: %s",
+			 err == -ENOSPC ? "the CPUs' debug registers are "
+					  "taken (a debugger, another "
+					  "asyncprobe)"
+					: strerror(-err));
+		watch__free(w);
+		return -1;
+	}
+	word = word + 1;
+	hits = watch__hits(w, (uint64_t)(uintptr_t)&word);
+	watch__free(w);
+	if (hits != 1) {
+		snprintf(why, len, "a write counted %lld times, not once",
+			 (long long)hits);
+		return -1;
+	}
 	return 0;
 }
 
@@ -174,6 +210,12 @@ int check__run(const struct ap_options *o)
 	else
 		line(out, "uprobes",
 		     "ok (GC timed by USDT where Python has it)");
+	if (watch_check(kept, buf, sizeof(buf)))
+		line(out, "watchpoints", "no (%s: no long_await findings)",
+		     buf);
+	else
+		line(out, "watchpoints",
+		     "ok (hardware: long_await findings confirmed)");
 	line(out, "exec-events", "%s",
 	     bpf_program__autoload(kept->progs.tp_btf_sched_process_exec)
 		     ? "ok (BTF sched_process_exec)"

@@ -34,6 +34,7 @@
 #include "pytarget.h"
 #include "pytasks.h"
 #include "sitetab.h"
+#include "watch.h"
 #include "syscalls.h"
 
 #define GC_RING 64 /* readings of the collector's counters kept */
@@ -92,6 +93,7 @@ struct collector {
 	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
 	struct churn *churn;	   /* task counts, lifetimes, sites, leaks */
 	struct hygiene *hygiene;   /* descriptor growth, ignored cancels */
+	struct watch *watch;	   /* long awaits' watchpoints */
 	/* gc.generation_stats: collections per generation, read every tick */
 	uint64_t gc_stats;
 	uint64_t gc_first[3];
@@ -1483,6 +1485,7 @@ void collector__free(struct collector *c)
 	}
 	churn__free(c->churn);
 	hygiene__free(c->hygiene);
+	watch__free(c->watch);
 	bpf_link__destroy(c->gc_links[0]);
 	bpf_link__destroy(c->gc_links[1]);
 	bpf_link__destroy(c->unawaited_link);
@@ -1565,6 +1568,9 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 	/* once the threads' states are known: the stack is the finding */
 	unawaited_attach(c);
 	fin_attach(c);
+	c->watch = watch__new(c->skel->progs.on_watch,
+			      bpf_map__fd(c->skel->maps.watch_hits));
+	hygiene__set_watch(c->hygiene, c->watch);
 	loops_seed(c);
 	if (c->nthreads == 0) {
 		uint64_t probe;

@@ -11,8 +11,12 @@
 #include <sys/xattr.h>
 #include "hygiene.h"
 #include "output.h"
+#include "watch.h"
 
 #define MAX_CANCELLED 4096 /* tasks asked to cancel, followed */
+#define MAX_AWAITING 32768 /* tasks suspended on a future, followed */
+#define AWAIT_ARM_S 1.0	   /* suspended this long before a watch is spent */
+#define WATCH_RETRY_S 2.0  /* after no watchpoint was free */
 #define CHAIN_FRAMES 32	   /* coroutines shown of a task's chain */
 #define MAX_UNAWAITED 256  /* places of unawaited coroutines counted apart */
 #define FD_PERIOD_S 2.0	   /* descriptors counted this often */
@@ -27,6 +31,7 @@ const char *const ap_hygiene_names[AP_HY_KINDS] = {
 	[AP_HY_NEVER_AWAITED] = "never_awaited",
 	[AP_HY_TASK_DESTROYED_PENDING] = "task_destroyed_pending",
 	[AP_HY_EXCEPTION_NEVER_RETRIEVED] = "exception_never_retrieved",
+	[AP_HY_LONG_AWAIT] = "long_await",
 };
 
 const char *const ap_fd_kind_names[AP_FD_KINDS] = {
@@ -36,12 +41,21 @@ const char *const ap_fd_kind_names[AP_FD_KINDS] = {
 	[AP_FD_ANON] = "anon", [AP_FD_OTHER] = "other",
 };
 
-/* A pending task asked to cancel, first seen so at @since (a lower bound
- * for one asked before the run). */
-struct cancelled {
+/*
+ * A pending task followed from walk to walk: asked to cancel, or suspended
+ * on a future.  @since: first seen so (a lower bound for one so before
+ * the run); @watched: when its watchpoint was armed (0: not watched).
+ */
+struct followed {
 	struct py_task_info ti;
-	double since;
-	bool reported;
+	double since, watched;
+	bool reported, unwatchable;
+};
+
+/* This walk's and the last walk's tasks of one kind, by address. */
+struct follow_set {
+	struct followed *cur, *prev;
+	size_t ncur, nprev, max;
 };
 
 /* A place coroutines are dropped unawaited at: which, where, how often. */
@@ -56,10 +70,12 @@ struct hygiene {
 	struct py_target *t;
 	struct py_symbolizer *sym;
 	uint64_t findings[AP_HY_KINDS];
-	/* this walk's and the last walk's tasks asked to cancel (by address) */
-	struct cancelled *cur, *prev;
-	size_t ncur, nprev;
-	bool fd_gone; /* /proc/PID/fd unreadable: stop */
+	struct follow_set cancelled; /* asked to cancel */
+	struct follow_set awaiting;  /* suspended on a future */
+	struct watch *watch;	     /* NULL: long awaits not looked for */
+	long waiter_off;	     /* the task's future waited on */
+	double watch_retry;	     /* none free: not tried again before */
+	bool fd_gone;		     /* /proc/PID/fd unreadable: stop */
 	double next_fd;
 	int readings;
 	int64_t fds[AP_FD_KINDS];
@@ -69,6 +85,21 @@ struct hygiene {
 	int nsites;
 	uint64_t skipped[AP_HY_KINDS]; /* counted by the BPF side only */
 };
+
+static int follow_init(struct follow_set *fs, size_t max)
+{
+	/* untouched pages of these cost no memory */
+	fs->cur = calloc(max, sizeof(*fs->cur));
+	fs->prev = calloc(max, sizeof(*fs->prev));
+	fs->max = max;
+	return fs->cur && fs->prev ? 0 : -ENOMEM;
+}
+
+static void follow_free(struct follow_set *fs)
+{
+	free(fs->cur);
+	free(fs->prev);
+}
 
 struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
 			     struct py_symbolizer *sym)
@@ -80,9 +111,7 @@ struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
 	h->o = o;
 	h->t = t;
 	h->sym = sym;
-	h->cur = calloc(MAX_CANCELLED, sizeof(*h->cur));
-	h->prev = calloc(MAX_CANCELLED, sizeof(*h->prev));
-	if (!h->cur || !h->prev) {
+	if (follow_init(&h->cancelled, MAX_CANCELLED)) {
 		hygiene__free(h);
 		return NULL;
 	}
@@ -95,9 +124,23 @@ void hygiene__free(struct hygiene *h)
 {
 	if (!h)
 		return;
-	free(h->cur);
-	free(h->prev);
+	follow_free(&h->cancelled);
+	follow_free(&h->awaiting);
 	free(h);
+}
+
+void hygiene__set_watch(struct hygiene *h, struct watch *w)
+{
+	const struct py_asyncio_layout *al;
+
+	if (!h || !w || h->watch)
+		return;
+	al = py_asyncio__layout(h->t->major, h->t->minor);
+	if (!al || al->task_fut_waiter <= 0 || al->task_fut_waiter % 8 ||
+	    follow_init(&h->awaiting, MAX_AWAITING))
+		return;
+	h->watch = w;
+	h->waiter_off = al->task_fut_waiter;
 }
 
 void hygiene__counts(const struct hygiene *h, uint64_t *findings, int64_t *fds)
@@ -110,49 +153,100 @@ void hygiene__counts(const struct hygiene *h, uint64_t *findings, int64_t *fds)
 		fds[k] = h ? h->fds[k] : -1;
 }
 
-/* --- cancel_ignored ------------------------------------------------ */
+/* --- cancel_ignored, long_await: tasks followed over walks ----------- */
 
 void hygiene__walk_begin(struct hygiene *h)
 {
 	if (h)
-		h->ncur = 0;
+		h->cancelled.ncur = h->awaiting.ncur = 0;
+}
+
+static void follow_add(struct follow_set *fs, const struct py_task_info *ti)
+{
+	if (fs->ncur < fs->max)
+		fs->cur[fs->ncur++] = (struct followed){ .ti = *ti };
 }
 
 void hygiene__task(struct hygiene *h, const struct py_task_info *ti)
 {
-	if (!h || ti->state != PY_TASK_PENDING || ti->cancels <= 0 ||
-	    h->ncur == MAX_CANCELLED)
+	if (!h || ti->state != PY_TASK_PENDING)
 		return;
-	h->cur[h->ncur++] = (struct cancelled){ .ti = *ti };
+	if (ti->cancels > 0)
+		follow_add(&h->cancelled, ti);
+	if (ti->waiter && h->watch)
+		follow_add(&h->awaiting, ti);
 }
 
 static int cmp_addr(const void *a, const void *b)
 {
-	uint64_t x = ((const struct cancelled *)a)->ti.addr;
-	uint64_t y = ((const struct cancelled *)b)->ti.addr;
+	uint64_t x = ((const struct followed *)a)->ti.addr;
+	uint64_t y = ((const struct followed *)b)->ti.addr;
 
 	return x < y ? -1 : x > y;
 }
 
-/* Say that @c ignored its cancellation: where it runs now. */
-static void cancel_report(struct hygiene *h, struct py_tasks *pt,
-			  const struct cancelled *c, double now)
+static struct followed *follow_find(struct followed *v, size_t n, uint64_t addr)
+{
+	struct followed key = { .ti.addr = addr };
+
+	return n ? bsearch(&key, v, n, sizeof(*v), cmp_addr) : NULL;
+}
+
+/* This walk's tasks in order, each with what the last walk knew of it
+ * when it is the same task in the same state: @same says what that is. */
+static void follow_carry(struct follow_set *fs, double now,
+			 bool (*same)(const struct followed *,
+				      const struct followed *))
+{
+	if (fs->ncur)
+		qsort(fs->cur, fs->ncur, sizeof(*fs->cur), cmp_addr);
+	for (size_t i = 0; i < fs->ncur; i++) {
+		struct followed *f = &fs->cur[i];
+		struct followed *was =
+			follow_find(fs->prev, fs->nprev, f->ti.addr);
+
+		if (was && same(was, f)) {
+			f->since = was->since;
+			f->watched = was->watched;
+			f->reported = was->reported;
+			f->unwatchable = was->unwatchable;
+		} else {
+			f->since = now;
+		}
+	}
+}
+
+static void follow_swap(struct follow_set *fs)
+{
+	struct followed *swap = fs->prev;
+
+	fs->prev = fs->cur;
+	fs->nprev = fs->ncur;
+	fs->cur = swap;
+	fs->ncur = 0;
+}
+
+/* Say where task @f is now: @kind, how long it has been so. */
+static void task_report(struct hygiene *h, struct py_tasks *pt,
+			enum ap_hygiene_kind kind, const struct followed *f,
+			double threshold_s, double now)
 {
 	static struct py_frame_info info[CHAIN_FRAMES];
 	struct ap_frame frames[CHAIN_FRAMES];
 	char name[PYSYM_NAME_MAX], type[64];
+	struct py_frame_info coro;
 	uint64_t awaits = 0;
 	struct ap_hygiene x = {
-		.event = ap_hygiene_names[AP_HY_CANCEL_IGNORED],
+		.event = ap_hygiene_names[kind],
 		.pid = h->t->pid,
 		.ns_pid = h->t->ns_pid != h->t->pid ? h->t->ns_pid : 0,
 		.ts = now,
-		.cancels = c->ti.cancels,
-		.pending_s = now - c->since,
-		.threshold_s = h->o->cancel_threshold_s,
+		.cancels = f->ti.cancels,
+		.pending_s = now - f->since,
+		.threshold_s = threshold_s,
 		.stack.frames = info,
 	};
-	int n = py_tasks__coro_stack(pt, c->ti.coro, frames, CHAIN_FRAMES,
+	int n = py_tasks__coro_stack(pt, f->ti.coro, frames, CHAIN_FRAMES,
 				     &awaits);
 
 	/* the chain comes outermost first; findings put the innermost first */
@@ -160,47 +254,145 @@ static void cancel_report(struct hygiene *h, struct py_tasks *pt,
 		pysym__resolve(h->sym, &frames[n - 1 - i], &info[i]);
 	x.stack.n = n > 0 ? n : 0;
 	if (!awaits)
-		awaits = c->ti.waiter;
+		awaits = f->ti.waiter;
 	if (awaits && !py_tasks__type_name(pt, awaits, type, sizeof(type)))
 		x.awaits = type;
-	if (!py_tasks__name(pt, &c->ti, name, sizeof(name)))
+	if (!py_tasks__name(pt, &f->ti, name, sizeof(name)))
 		x.task = name;
+	if (f->ti.code && !pysym__code(h->sym, f->ti.code, &coro)) {
+		x.coroutine = coro.function;
+		x.coro_file = coro.file;
+		x.coro_line = coro.line;
+	}
 	output__hygiene(h->o->out, h->o->format, &x);
-	h->findings[AP_HY_CANCEL_IGNORED]++;
+	h->findings[kind]++;
+}
+
+/* The same task, still asked to cancel (its coroutine too: an address
+ * is reused). */
+static bool same_cancelled(const struct followed *was, const struct followed *f)
+{
+	return was->ti.coro == f->ti.coro;
+}
+
+static void cancelled_end(struct hygiene *h, struct py_tasks *pt, double now)
+{
+	struct follow_set *fs = &h->cancelled;
+
+	follow_carry(fs, now, same_cancelled);
+	for (size_t i = 0; i < fs->ncur; i++) {
+		struct followed *f = &fs->cur[i];
+
+		if (f->reported || now - f->since < h->o->cancel_threshold_s)
+			continue;
+		f->reported = true;
+		task_report(h, pt, AP_HY_CANCEL_IGNORED, f,
+			    h->o->cancel_threshold_s, now);
+	}
+	follow_swap(fs);
+}
+
+/* The same task, seen suspended on the same future.  The future can be a
+ * new one at the address of the last (a task that woke and awaits again
+ * in a loop): the watch tells. */
+static bool same_await(const struct followed *was, const struct followed *f)
+{
+	return was->ti.coro == f->ti.coro && was->ti.waiter == f->ti.waiter;
+}
+
+/*
+ * Long awaits.  A task's "future waited on" word is written when it wakes
+ * (cleared) and when it suspends again: a task whose word is not written
+ * for --await-threshold did not run for that long.  Watchpoints are few:
+ * the tasks suspended longest get them, from AWAIT_ARM_S on; a woken one
+ * gives its watch up.
+ */
+static void awaiting_end(struct hygiene *h, struct py_tasks *pt, double now)
+{
+	struct follow_set *fs = &h->awaiting;
+	double thr = h->o->await_threshold_s;
+
+	follow_carry(fs, now, same_await);
+	/* watches of tasks gone, or no longer suspended on that future */
+	for (size_t i = 0; i < fs->nprev; i++) {
+		struct followed *was = &fs->prev[i];
+		struct followed *f;
+
+		if (!was->watched)
+			continue;
+		f = follow_find(fs->cur, fs->ncur, was->ti.addr);
+		if (!f || !f->watched)
+			watch__disarm(h->watch, was->ti.addr + h->waiter_off);
+	}
+	for (size_t i = 0; i < fs->ncur; i++) {
+		struct followed *f = &fs->cur[i];
+		uint64_t word = f->ti.addr + h->waiter_off;
+
+		if (!f->watched)
+			continue;
+		if (watch__hits(h->watch, word) != 0) {
+			/* it ran: the future at that address is a new one */
+			watch__disarm(h->watch, word);
+			f->watched = 0;
+			f->since = now;
+			f->reported = false;
+		} else if (now - f->watched >= thr) {
+			watch__disarm(h->watch, word);
+			f->watched = 0;
+			f->reported = true;
+			task_report(h, pt, AP_HY_LONG_AWAIT, f, thr, now);
+		}
+	}
+	while (now >= h->watch_retry && watch__armed(h->watch) < AP_WATCH_MAX) {
+		struct followed *best = NULL;
+		int err;
+
+		for (size_t i = 0; i < fs->ncur; i++) {
+			struct followed *f = &fs->cur[i];
+
+			if (!f->watched && !f->reported && !f->unwatchable &&
+			    now - f->since >= AWAIT_ARM_S &&
+			    (!best || f->since < best->since))
+				best = f;
+		}
+		if (!best)
+			break;
+		err = watch__arm(h->watch, best->ti.addr + h->waiter_off);
+		if (err == -ENOSPC) {
+			/* the CPUs' are taken (a debugger, another asyncprobe):
+			 * a while later */
+			h->watch_retry = now + WATCH_RETRY_S;
+			break;
+		}
+		if (err == -EINVAL) {
+			best->unwatchable = true; /* not a task's word */
+			continue;
+		}
+		if (err) {
+			fprintf(stderr,
+				"asyncprobe: long awaits are not reported: "
+				"cannot set a hardware watchpoint (%s)\n",
+				strerror(-err));
+			for (size_t i = 0; i < fs->ncur; i++)
+				if (fs->cur[i].watched)
+					watch__disarm(h->watch,
+						      fs->cur[i].ti.addr +
+							      h->waiter_off);
+			h->watch = NULL;
+			break;
+		}
+		best->watched = now;
+	}
+	follow_swap(fs);
 }
 
 void hygiene__walk_end(struct hygiene *h, struct py_tasks *pt, double now)
 {
-	struct cancelled *swap;
-
 	if (!h)
 		return;
-	if (h->ncur)
-		qsort(h->cur, h->ncur, sizeof(*h->cur), cmp_addr);
-	for (size_t i = 0; i < h->ncur; i++) {
-		struct cancelled *c = &h->cur[i];
-		struct cancelled *was =
-			h->nprev ? bsearch(c, h->prev, h->nprev,
-					   sizeof(*h->prev), cmp_addr)
-				 : NULL;
-
-		/* the same task (its coroutine too: an address is reused) */
-		if (was && was->ti.coro == c->ti.coro) {
-			c->since = was->since;
-			c->reported = was->reported;
-		} else {
-			c->since = now;
-		}
-		if (c->reported || now - c->since < h->o->cancel_threshold_s)
-			continue;
-		c->reported = true;
-		cancel_report(h, pt, c, now);
-	}
-	swap = h->prev;
-	h->prev = h->cur;
-	h->nprev = h->ncur;
-	h->cur = swap;
-	h->ncur = 0;
+	cancelled_end(h, pt, now);
+	if (h->watch)
+		awaiting_end(h, pt, now);
 }
 
 /* --- never_awaited ------------------------------------------------- */

@@ -9,6 +9,12 @@
  *                   still pending --cancel-threshold later: it swallowed
  *                   CancelledError.  From the walks of the task registry
  *                   churn.c makes anyway.
+ *   long_await      a task suspended in one await (on one future, not woken
+ *                   in between) for --await-threshold: from the same walks,
+ *                   each such task confirmed by a hardware watchpoint on its
+ *                   "future waited on" word (watch.h), which the task writes
+ *                   when it wakes: a task woken and suspended again on a
+ *                   new future at the same address is not mistaken for one.
  *   never_awaited   a coroutine dropped that never ran (a call without
  *                   await): every one, from a uprobe on the interpreter's
  *                   own warning (_PyErr_WarnUnawaitedCoroutine), where the
@@ -37,6 +43,7 @@ enum ap_hygiene_kind {
 	AP_HY_NEVER_AWAITED,
 	AP_HY_TASK_DESTROYED_PENDING,
 	AP_HY_EXCEPTION_NEVER_RETRIEVED,
+	AP_HY_LONG_AWAIT,
 	AP_HY_KINDS,
 };
 
@@ -63,6 +70,10 @@ struct hygiene;
 struct hygiene *hygiene__new(const struct ap_options *o, struct py_target *t,
 			     struct py_symbolizer *sym);
 void hygiene__free(struct hygiene *h);
+
+/* Confirm long awaits with @w's watchpoints (none: not reported). */
+struct watch;
+void hygiene__set_watch(struct hygiene *h, struct watch *w);
 
 /* A walk of the task registry begins, sees task @ti, ends. */
 void hygiene__walk_begin(struct hygiene *h);

@@ -302,7 +302,10 @@ static void target_families(struct render *r, struct ap_target_metrics *ts,
 		  "asyncio anti-patterns found, by kind: fd_growth "
 		  "(descriptors of one kind that keep growing), "
 		  "cancel_ignored (a task still running "
-		  "--cancel-threshold after cancel())." },
+		  "--cancel-threshold after cancel()), never_awaited, "
+		  "task_destroyed_pending, exception_never_retrieved, "
+		  "long_await (a task suspended in one await for "
+		  "--await-threshold)." },
 		{ "asyncprobe_open_fds", "gauge",
 		  "The target's open file descriptors by kind, counted "
 		  "every 2 seconds." },

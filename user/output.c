@@ -519,8 +519,42 @@ static void finalized(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
 	fflush(f);
 }
 
+static void long_await(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
+{
+	if (fmt == AP_FMT_JSON) {
+		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
+
+		json_object_set_new(o, "task", string_or_null(x->task));
+		coroutine_json(o, x);
+		json_object_set_new(o, "suspended_s", json_real(x->pending_s));
+		json_object_set_new(o, "threshold_s",
+				    json_real(x->threshold_s));
+		json_object_set_new(o, "awaits", string_or_null(x->awaits));
+		json_object_set_new(o, "stack", stack_json(&x->stack));
+		json_emit(f, o);
+		return;
+	}
+	fprintf(f, "AWAIT    task %s", x->task ? x->task : "?");
+	if (x->coroutine)
+		fprintf(f, " (coroutine %s, %s:%d)", x->coroutine,
+			output__short_path(x->coro_file), x->coro_line);
+	fprintf(f, " suspended %.0f s in one await", x->pending_s);
+	if (x->awaits)
+		fprintf(f, " on a %s", x->awaits);
+	if (x->stack.n) {
+		fputs(", at ", f);
+		text_stack(f, &x->stack);
+	}
+	fputc('\n', f);
+	fflush(f);
+}
+
 void output__hygiene(FILE *f, enum ap_format fmt, const struct ap_hygiene *x)
 {
+	if (!strcmp(x->event, "long_await")) {
+		long_await(f, fmt, x);
+		return;
+	}
 	if (!strcmp(x->event, "task_destroyed_pending") ||
 	    !strcmp(x->event, "exception_never_retrieved")) {
 		finalized(f, fmt, x);

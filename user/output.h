@@ -118,7 +118,9 @@ struct ap_hygiene {
 	const char *event; /* one of ap_hygiene_names */
 	pid_t pid, ns_pid;
 	double ts;
-	/* cancel_ignored: the task, how long it has run on since asked */
+	/* cancel_ignored: the task, how long it has run on since asked;
+	 * long_await: the task, how long it has been suspended (pending_s),
+	 * its coroutine below */
 	const char *task; /* its name; NULL: unknown */
 	int cancels;	  /* Task.cancelling() */
 	double pending_s, threshold_s;

@@ -295,9 +295,9 @@ static int text_unawaited(FILE *out, const struct report *r, int n)
 }
 
 /* The asyncio anti-patterns found: each descriptor growth, each task
- * that ignored its cancellation (where it runs, its own code's frame),
- * each task destroyed pending or exception never retrieved, each place
- * coroutines were dropped unawaited at. */
+ * that ignored its cancellation or hangs in one await (where it is, its
+ * own code's frame), each task destroyed pending or exception never
+ * retrieved, each place coroutines were dropped unawaited at. */
 static void text_hygiene(FILE *out, const struct report *r)
 {
 	int n = 0;
@@ -311,13 +311,15 @@ static void text_hygiene(FILE *out, const struct report *r)
 
 		if (!is_kind(ev, "fd_growth") &&
 		    !is_kind(ev, "cancel_ignored") &&
+		    !is_kind(ev, "long_await") &&
 		    !is_kind(ev, "task_destroyed_pending") &&
 		    !is_kind(ev, "exception_never_retrieved"))
 			continue;
 		if (!n++)
 			fputc('\n', out);
 		if (!is_kind(ev, "fd_growth") &&
-		    !is_kind(ev, "cancel_ignored")) {
+		    !is_kind(ev, "cancel_ignored") &&
+		    !is_kind(ev, "long_await")) {
 			bool pending = is_kind(ev, "task_destroyed_pending");
 
 			fprintf(out, "  PID %ld: ", inum(ev, "pid"));
@@ -344,13 +346,38 @@ static void text_hygiene(FILE *out, const struct report *r)
 			      out);
 			continue;
 		}
-		if (is_kind(ev, "cancel_ignored")) {
+		if (is_kind(ev, "cancel_ignored") ||
+		    is_kind(ev, "long_await")) {
 			while (app + 1 < json_array_size(st) &&
 			       output__is_library(
 				       str(json_array_get(st, app), "file")))
 				app++;
-			frame_label(json_array_get(st, app), where,
-				    sizeof(where));
+			if (json_array_size(st))
+				frame_label(json_array_get(st, app), where,
+					    sizeof(where));
+			else if (*str(ev, "coroutine"))
+				snprintf(where, sizeof(where),
+					 "coroutine %s (%s:%ld)",
+					 str(ev, "coroutine"),
+					 output__short_path(
+						 str(ev, "coroutine_file")),
+					 inum(ev, "coroutine_line"));
+			else
+				snprintf(where, sizeof(where), "?");
+		}
+		if (is_kind(ev, "long_await")) {
+			fprintf(out,
+				"  PID %ld: task %s suspended %.0f s in one "
+				"await, at %s",
+				inum(ev, "pid"),
+				*str(ev, "task") ? str(ev, "task") : "?",
+				num(ev, "suspended_s"), where);
+			if (*str(ev, "awaits"))
+				fprintf(out, " (on a %s)", str(ev, "awaits"));
+			fputc('\n', out);
+			continue;
+		}
+		if (is_kind(ev, "cancel_ignored")) {
 			fprintf(out,
 				"  PID %ld: task %s still ran %.0f s after "
 				"cancel(), at %s\n",
@@ -370,7 +397,8 @@ static void text_hygiene(FILE *out, const struct report *r)
 	if (!n)
 		fprintf(out, "no descriptor growth, no ignored cancellation, "
 			     "no coroutine left unawaited, no task destroyed "
-			     "pending, no exception left unretrieved\n");
+			     "pending, no exception left unretrieved, no "
+			     "await left hanging\n");
 }
 
 struct culprit {

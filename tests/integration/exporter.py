@@ -305,7 +305,7 @@ def t_findings_in_metrics(sc):
     # hygiene: a counter per kind from the start; descriptors by kind
     # (asyncio's self-pipe is a unix socketpair, its selector an epoll fd)
     for kind in ("fd_growth", "cancel_ignored", "never_awaited", "task_destroyed_pending",
-                 "exception_never_retrieved"):
+                 "exception_never_retrieved", "long_await"):
         assert samples(m, "asyncprobe_hygiene_findings_total", pid=a, kind=kind), kind
     fds = {l["kind"]: v for l, v in samples(m, "asyncprobe_open_fds", pid=a)}
     assert fds.get("unix", 0) >= 2 and fds.get("anon", 0) >= 1, fds
@@ -437,7 +437,7 @@ def t_rule_queries(sc):
     end = time.time()
     empty = []
     rules = list(rule_exprs())
-    assert len(rules) == 16, "rules parsed: %s" % [r[1] for r in rules]
+    assert len(rules) == 17, "rules parsed: %s" % [r[1] for r in rules]
     # as written: every expression (an alert's without its threshold,
     # which a 40 s run cannot cross with 5 to 30 minute windows) has data
     for kind, name, e in rules:

@@ -692,7 +692,8 @@ def run_hygiene(py, mode):
         with tempfile.TemporaryDirectory(prefix="asyncprobe-hygiene-") as tmp:
             rec = os.path.join(tmp, "hygiene.aprec")
             rc, _, err = cli(["record", "-p", str(pid), "-d", "8", "-o", rec,
-                              "--cancel-threshold", "2"], timeout=40)
+                              "--cancel-threshold", "2", "--await-threshold", "2"],
+                             timeout=40)
             assert rc == 0, "asyncprobe exit %d: %s" % (rc, err)
             rc, js, err = cli(["report", rec, "-f", "json"])
             assert rc == 0, err
@@ -711,8 +712,10 @@ def t_hygiene(py):
     function (python.org-style builds), with where it was dropped; a task
     nobody kept is task_destroyed_pending, one that failed unseen is
     exception_never_retrieved, each with its name, coroutine and exception;
-    the same service done properly, timeouts expiring all the time, says
-    none."""
+    a task awaiting an event nobody sets is long_await, with its await
+    chain (3.11+), while two heartbeat tasks sleeping in one await again and
+    again are not; the same service done properly, timeouts expiring all
+    the time, says none."""
     ev, text = run_hygiene(py, "dirty")
     ignored = [e for e in ev if e["event"] == "cancel_ignored"]
     if py.minor < 11:  # no cancellation count before 3.11
@@ -780,14 +783,34 @@ def t_hygiene(py):
         assert "PID %d: KeyError of task failing-job (coroutine failing_job" % e["pid"] in text
     assert summary["task_destroyed_pending"] == 2, summary
     assert summary["exception_never_retrieved"] == 2, summary
+    hung = [e for e in ev if e["event"] == "long_await"]
+    assert len(hung) == 1, [(e["event"], e.get("task")) for e in ev]
+    h = hung[0]
+    assert h["task"] == "hung-fetch" and h["coroutine"] == "hung_fetch", h
+    assert h["coroutine_file"] == here and \
+        h["coroutine_line"] == marker_line("hung_fetch", src), h
+    assert h["suspended_s"] >= 2 and h["threshold_s"] == 2, h
+    if py.minor >= 11:  # the await chain
+        mine = [f for f in h["stack"] if f["function"] == "hung_fetch"]
+        assert mine and mine[0]["file"] == here and \
+            mine[0]["line"] == marker_line("long_await", src), h["stack"]
+        assert h["stack"][0]["function"].endswith("wait"), h["stack"]
+        assert "Future" in (h["awaits"] or ""), h
+        assert "PID %d: task hung-fetch suspended %.0f s in one await, at hung_fetch (%s:%d)" % (
+            h["pid"], h["suspended_s"], "/".join(here.split("/")[-2:]),
+            marker_line("long_await", src)) in text, text
+    else:
+        assert "PID %d: task hung-fetch suspended %.0f s in one await, at coroutine " \
+            "hung_fetch" % (h["pid"], h["suspended_s"]) in text, text
+    assert summary["long_await"] == 1, summary
     ev, text = run_hygiene(py, "clean")
     said = [e for e in ev if e["event"] in ("fd_growth", "cancel_ignored", "never_awaited",
                                             "task_destroyed_pending",
-                                            "exception_never_retrieved")]
+                                            "exception_never_retrieved", "long_await")]
     assert not said, said
     assert "asyncio hygiene: no descriptor growth, no ignored cancellation, " \
         "no coroutine left unawaited, no task destroyed pending, no exception left " \
-        "unretrieved" in text, text
+        "unretrieved, no await left hanging" in text, text
 
 
 def t_task_dump(py):

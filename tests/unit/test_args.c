@@ -154,6 +154,24 @@ static void test_cancel_threshold(void **state)
 	assert_non_null(strstr(outbuf, "--cancel-threshold SECONDS"));
 }
 
+static void test_await_threshold(void **state)
+{
+	struct ap_options o;
+
+	assert_int_equal(parse(&o, 2, "-p", "7"), AP_PARSE_OK);
+	assert_true(o.await_threshold_s == 30);
+	assert_int_equal(parse(&o, 4, "-p", "7", "--await-threshold", "2"),
+			 AP_PARSE_OK);
+	assert_true(o.await_threshold_s == 2 && o.cancel_threshold_s == 10);
+	assert_int_equal(parse(&o, 4, "-p", "7", "--await-threshold", "1e9"),
+			 AP_PARSE_ERROR);
+	assert_string_equal(errbuf,
+			    "asyncprobe: invalid await threshold '1e9': give "
+			    "seconds from 0.5 to 86400\n");
+	assert_int_equal(parse(&o, 1, "--help"), AP_PARSE_EXIT);
+	assert_non_null(strstr(outbuf, "--await-threshold SECONDS"));
+}
+
 static void test_check(void **state)
 {
 	struct ap_options o;
@@ -282,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tasks_and_churn),
 		cmocka_unit_test(test_cancel_threshold),
+		cmocka_unit_test(test_await_threshold),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_exporter),
 		cmocka_unit_test(test_record_report),

@@ -10,12 +10,15 @@ Usage: python hygiene.py dirty|clean SECONDS
          await as often (the coroutine is dropped, never run); twice,
          starts a task it keeps no reference to, which the garbage
          collector destroys while it waits, and one that fails with
-         nobody to retrieve its exception
+         nobody to retrieve its exception; a task that awaits an event
+         nobody sets, with no timeout
   clean  the same with every connection closed, a worker that stops
          when cancelled (after a short cleanup), the coroutine awaited,
          the tasks kept, cancelled and awaited, the failure caught; and,
          3.11+, timeouts that expire all the time (asyncio.timeout
          cancels and uncancels)
+Both run two heartbeat tasks that sleep in one await again and again
+(0.5 s and 1.5 s): awaits that end are not long ones.
 Says "ready" at the start; exits after SECONDS.
 """
 import asyncio
@@ -77,6 +80,16 @@ async def keep_and_await(loop):
             pass
 
 
+async def hung_fetch():  # LINE:hung_fetch
+    never = asyncio.Event()
+    await never.wait()  # LINE:long_await
+
+
+async def heartbeat(period):
+    while True:
+        await asyncio.sleep(period)
+
+
 async def stubborn_worker():
     while True:
         try:
@@ -115,6 +128,9 @@ async def main(mode, seconds):
     worker = loop.create_task(stubborn_worker() if mode == "dirty" else polite_worker(),
                               name="the-worker")
     waiter = loop.create_task(impatient_waiter(), name="the-waiter")
+    beats = [loop.create_task(heartbeat(p), name="heartbeat-%g" % p) for p in (0.5, 1.5)]
+    if mode == "dirty":
+        beats.append(loop.create_task(hung_fetch(), name="hung-fetch"))
     print("ready", flush=True)
     start = loop.time()
     forget_at = [start + 3, start + 5]
@@ -138,6 +154,8 @@ async def main(mode, seconds):
             worker = None
         await asyncio.sleep(0.04)
     waiter.cancel()
+    for t in beats:
+        t.cancel()
 
 
 if __name__ == "__main__":
