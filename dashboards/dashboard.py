@@ -168,6 +168,24 @@ def dashboard():
             [target(f'sum by (instance, pid) (asyncprobe_tasks_alive{{{SEL}}})',
                     "{{instance}} pid {{pid}}", "A")])
 
+    L.row("asyncio hygiene")
+    L.panel("timeseries", "Hygiene findings by kind",
+            "asyncio anti-patterns found, by kind: descriptors that keep "
+            "growing (fd_growth), cancellation ignored, coroutines never "
+            "awaited, tasks destroyed pending, exceptions never retrieved, "
+            "tasks hung in one await (long_await). asyncprobe's findings "
+            "say where.",
+            "short",
+            [target(f'sum by (kind) (increase(asyncprobe_hygiene_findings_total{{{SEL}}}[{R}]))',
+                    "{{kind}}", "A")])
+    L.panel("timeseries", "Open descriptors by kind",
+            "The target's open file descriptors by kind (tcp, unix, pipe, "
+            "file...): steady growth of one kind is a leak of connections "
+            "or files never closed (fd_growth).",
+            "short",
+            [target(f'sum by (instance, pid, kind) (asyncprobe_open_fds{{{SEL}}})',
+                    "{{kind}} {{instance}} pid {{pid}}", "A")])
+
     L.row("Garbage collector and GIL")
     L.panel("timeseries", "GC pause p99 by generation",
             "99th percentile garbage collection pause on loop threads, by "

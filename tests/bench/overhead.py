@@ -45,6 +45,7 @@ import argparse
 import json
 import math
 import os
+import random
 import re
 import signal
 import socket
@@ -506,6 +507,20 @@ def spread_of(xs):
     return statistics.median(xs), q[0], q[1]
 
 
+def median_ci(xs, level=0.95, resamples=2000):
+    """A bootstrap confidence interval of the median of @xs: how far the
+    median of this many pairs can be from the true one."""
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(resamples))
+    cut = int(resamples * (1 - level) / 2)
+    return meds[cut], meds[-1 - cut]
+
+
+def settled(lo, hi, bound):
+    """ "" when the interval [lo, hi] is on one side of @bound, else a note"""
+    return "" if hi < bound or lo > bound else "; not settled: the interval spans the budget"
+
+
 def scatter(spread, v, i):
     """ "  [q1..q3; A/A q1..q3]" for variant @v's asyncprobe ratio @i."""
     out = ""
@@ -585,14 +600,19 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                     wide = (syscall_ns * (sys_rate or 0) + sw_ns * sw_rate) / 1e9
                     wide_parts.append((v, sys_rate or 0, sw_rate, sw_ns))
                     thr = t_thr[0] * (1 - wide)
+                    lo, hi = (x * (1 - wide) for x in t_thr[3])
+                    plo, phi = t_p99[3]
                     budget += [
                         ("%s: throughput >= %.2f x baseline" % (v, BUDGET_THROUGHPUT),
                          thr, thr >= BUDGET_THROUGHPUT,
-                         "%%.3f  (twin %.3f [%.3f..%.3f] less %.2f%%%% machine-wide)" % (
-                             t_thr[0], t_thr[1], t_thr[2], wide * 100)),
+                         "%%.3f  (twin %.3f [%.3f..%.3f] less %.2f%%%% machine-wide;"
+                         " 95%%%% CI %.3f..%.3f%s)" % (
+                             t_thr[0], t_thr[1], t_thr[2], wide * 100, lo, hi,
+                             settled(lo, hi, BUDGET_THROUGHPUT))),
                         ("%s: p99 <= %.2f x baseline" % (v, BUDGET_P99),
                          t_p99[0], t_p99[0] <= BUDGET_P99,
-                         "%%.3f  (twin [%.3f..%.3f])" % (t_p99[1], t_p99[2])),
+                         "%%.3f  (twin [%.3f..%.3f]; 95%%%% CI %.3f..%.3f%s)" % (
+                             t_p99[1], t_p99[2], plo, phi, settled(plo, phi, BUDGET_P99))),
                     ]
                     notes.append("  %s: throughput %s%s" % (v, fmt(tr, ".3f"), scatter(spread, v, 0)))
                     notes.append("  %s: p99        %s%s" % (v, fmt(pr, ".3f"), scatter(spread, v, 1)))
@@ -699,8 +719,9 @@ def main():
         for v in variants:
             pairs = twin(v, a.twin, a.seconds)
             for what, rs in (("throughput", [t for t, _ in pairs]), ("p99", [p for _, p in pairs])):
-                print("  %-8s %-10s median %.3f  (quartiles %.3f..%.3f, %d pairs)" % (
-                    (v, what) + spread_of(rs) + (len(rs),)), flush=True)
+                print("  %-8s %-10s median %.3f  (quartiles %.3f..%.3f, %d pairs; "
+                      "95%% CI of the median %.3f..%.3f)" % (
+                          (v, what) + spread_of(rs) + (len(rs),) + median_ci(rs)), flush=True)
         return
     runs = []
     same = [c for c in configs if c != "asyncio-debug"]
@@ -734,8 +755,9 @@ def main():
         for v in variants:
             print("  twin services %-8s %d pairs" % (v, a.pairs), file=sys.stderr, flush=True)
             pairs = twin(v, a.pairs, a.seconds)
-            precise[v] = (spread_of([t for t, _ in pairs]), spread_of([q for _, q in pairs]),
-                          len(pairs))
+            thr, p99 = [t for t, _ in pairs], [q for _, q in pairs]
+            precise[v] = (spread_of(thr) + (median_ci(thr),),
+                          spread_of(p99) + (median_ci(p99),), len(pairs))
         syscall_ns = syscall_added_ns()
     report(runs, variants, configs, a.rounds, a.seconds, a.markdown, precise, syscall_ns)
 
