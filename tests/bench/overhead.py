@@ -388,17 +388,18 @@ def twin(variant, pairs, seconds):
     services share TARGET_CPU, each loaded by its own wrk, so that what
     the machine does to both (frequency, neighbours) cancels out in the
     ratio of their throughputs.  Segments alternate between neither
-    watched and the first watched, starting and ending unwatched; the cost
-    is the change in the ratio, each watched segment's against the mean
-    of the unwatched ones either side (so that a drift between the two
-    services cancels too).  What asyncprobe costs the whole machine (its
-    tracepoints fire for the second service too) is not in this figure:
-    see syscall_added_ns()."""
+    watched and one watched — the first and the second service in turn, so
+    that a difference between the two processes cancels too — starting and
+    ending unwatched; the cost is the change in the watched one's ratio to
+    its twin, against the mean of the unwatched segments either side (so
+    that a drift between the two services cancels as well).  What asyncprobe
+    costs the whole machine (its tracepoints fire for the twin too) is not
+    in this figure: see syscall_added_ns()."""
     a, b = Service(variant), Service(variant)
     out = []
 
     def segment():
-        """a's requests/s and p99 latency, each relative to b's"""
+        """{service: (requests/s, p99 latency)}"""
         res = {}
         ts = [threading.Thread(target=lambda s=s: res.__setitem__(s, wrk_half(s.port, seconds)))
               for s in (a, b)]
@@ -406,20 +407,26 @@ def twin(variant, pairs, seconds):
             t.start()
         for t in ts:
             t.join()
-        return res[a][0] / res[b][0], res[a][1] / res[b][1]
+        return res
+
+    def ratio(res, x, y, i):
+        return res[x][i] / res[y][i]
 
     try:
         segment()  # warm-up
         before = segment()
-        for _ in range(pairs):
-            prof = Proc([PROBE, "-p", str(a.pid)])
+        for k in range(pairs):
+            x, y = (a, b) if k % 2 == 0 else (b, a)
+            prof = Proc([PROBE, "-p", str(x.pid)])
             if not prof.wait_line(prof.err, lambda l: "watching PID" in l, 10):
                 prof.stop()
                 raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
             on = segment()
             prof.stop()
             after = segment()
-            out.append(tuple(on[i] / math.sqrt(before[i] * after[i]) for i in (0, 1)))
+            out.append(tuple(ratio(on, x, y, i) / math.sqrt(ratio(before, x, y, i) *
+                                                           ratio(after, x, y, i))
+                             for i in (0, 1)))
             before = after
     finally:
         a.stop()

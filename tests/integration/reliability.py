@@ -215,7 +215,8 @@ def t_no_privilege():
 
 def t_check():
     """asyncprobe check: every hooks variant this kernel loads is tried
-    and named; exit 0 here.  Without the capabilities: exit 1, saying
+    and named, and the optional parts (hardware watchpoints among them);
+    exit 0 here.  Without the capabilities: exit 1, saying
     which are missing."""
     r = subprocess.run([R.PROBE, "check"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
@@ -223,7 +224,10 @@ def t_check():
     status = {l.split()[0]: l.split()[1] for l in lines if l.startswith("  ")}
     assert set(status) == {"capabilities", "btf", "hooks/fentry", "hooks/kprobe",
                            "hooks/tracepoint", "hooks/sys_enter", "sampler/timer-tick",
-                           "sampler/perf-event", "uprobes", "exec-events"}, lines
+                           "sampler/perf-event", "uprobes", "watchpoints",
+                           "exec-events"}, lines
+    # this machine has hardware breakpoints: one armed, written, counted
+    assert status["watchpoints"] == "ok", lines
     # what a run here uses is the cheapest variant that loads
     first = next(k for k in ("hooks/fentry", "hooks/kprobe", "hooks/tracepoint",
                              "hooks/sys_enter") if status[k] == "ok")
