@@ -62,8 +62,7 @@ struct loop_rec {
 	uint32_t tid;
 	enum loop_state state;
 	int tries;
-	int perf_fd;
-	struct bpf_link *perf_link;
+	struct bpf_link *perf_link; /* the sampler (its perf event's fd too) */
 	/* samples of the current iteration, for the stall's stack */
 	uint64_t agg_seq;
 	int nsamples;
@@ -150,7 +149,6 @@ static struct loop_rec *loop_add(struct collector *c, uint32_t tid)
 	lr = &c->loops[c->nloops++];
 	memset(lr, 0, sizeof(*lr));
 	lr->tid = tid;
-	lr->perf_fd = -1;
 	return lr;
 }
 
@@ -321,7 +319,6 @@ static int perf_open(struct collector *c, struct loop_rec *lr)
 		close(fd);
 		return err;
 	}
-	lr->perf_fd = fd;
 	return 0;
 }
 
@@ -1478,9 +1475,8 @@ void collector__free(struct collector *c)
 	if (!c)
 		return;
 	for (int i = 0; i < c->nloops; i++) {
+		/* the link owns the event's fd: destroying it closes that */
 		bpf_link__destroy(c->loops[i].perf_link);
-		if (c->loops[i].perf_fd >= 0)
-			close(c->loops[i].perf_fd);
 		free(c->loops[i].samples);
 	}
 	churn__free(c->churn);

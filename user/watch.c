@@ -56,10 +56,12 @@ struct watch *watch__new(struct bpf_program *prog, int hits_fd)
 static void slot_close(struct watch *w, struct watch_slot *s)
 {
 	for (int c = 0; c < w->ncpus; c++) {
-		bpf_link__destroy(s->links[c]);
-		s->links[c] = NULL;
-		if (s->fds[c] >= 0)
+		/* a link owns its event's fd: destroying it closes that */
+		if (s->links[c])
+			bpf_link__destroy(s->links[c]);
+		else if (s->fds[c] >= 0)
 			close(s->fds[c]);
+		s->links[c] = NULL;
 		s->fds[c] = -1;
 	}
 	if (s->addr)
