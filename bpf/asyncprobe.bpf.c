@@ -350,8 +350,6 @@ static __always_inline __u32 stack_walk(__u32 tid, struct ap_frame *frames,
 	return w.flags;
 }
 
-/* The asyncio task thread @tid is running now (its tstate's field), and
- * a snapshot of its name object into @name. */
 /* The first bytes of task @task's name object into @name (zeros when
  * unreadable), read at once: the task may be gone before userspace looks. */
 static __always_inline void task_name_snap(__u64 task, __u8 *name)
@@ -365,6 +363,8 @@ static __always_inline void task_name_snap(__u64 task, __u8 *name)
 		__builtin_memset(name, 0, AP_NAME_SNAP);
 }
 
+/* The asyncio task thread @tid is running now (its tstate's field), and
+ * a snapshot of its name object into @name. */
 static __always_inline __u64 running_task(__u32 tid, __u8 *name)
 {
 	__u64 *tsp, task = 0;

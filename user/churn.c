@@ -157,34 +157,31 @@ static uint64_t created(const struct churn *ch)
 
 static bool counter_read(struct churn *ch)
 {
-	uint64_t now, base;
+	uint64_t now, base, was;
 	unsigned epoch;
 
 	if (py_tasks__counter(ch->pt, &now, &base))
 		return false;
 	epoch = py_tasks__counter_epoch(ch->pt);
-	if (epoch != ch->epoch && ch->counter_ok) {
+	was = created(ch);
+	ch->counter = now;
+	ch->base = base;
+	if (epoch != ch->epoch) {
 		/* calibration settled on another word: numbers read before
 		 * are not comparable with this one's; and the tasks it
 		 * counted before are added at once, not to this second's
 		 * creation rate */
-		uint64_t was = created(ch);
-		int64_t jump;
+		int64_t jump = (int64_t)(created(ch) - was);
 
-		ch->counter = now;
-		ch->base = base;
-		jump = (int64_t)(created(ch) - was);
-		for (int i = 0; i < ch->rlen; i++)
-			ch->ring[i].created += jump;
-		ch->ep_created0 += jump;
-	}
-	if (epoch != ch->epoch) {
+		if (ch->counter_ok) {
+			for (int i = 0; i < ch->rlen; i++)
+				ch->ring[i].created += jump;
+			ch->ep_created0 += jump;
+		}
 		ch->epoch = epoch;
 		ch->nranges = 0;
 		ch->last_walk_counter = now;
 	}
-	ch->counter = now;
-	ch->base = base;
 	ch->counter_ok = true;
 	return true;
 }

@@ -300,6 +300,12 @@ static bool same_await(const struct followed *was, const struct followed *f)
 	return was->ti.coro == f->ti.coro && was->ti.waiter == f->ti.waiter;
 }
 
+/* The word of task @f that it writes when it wakes. */
+static uint64_t waiter_word(const struct hygiene *h, const struct followed *f)
+{
+	return f->ti.addr + h->waiter_off;
+}
+
 /*
  * Long awaits.  A task's "future waited on" word is written when it wakes
  * (cleared) and when it suspends again: a task whose word is not written
@@ -322,23 +328,24 @@ static void awaiting_end(struct hygiene *h, struct py_tasks *pt, double now)
 			continue;
 		f = follow_find(fs->cur, fs->ncur, was->ti.addr);
 		if (!f || !f->watched)
-			watch__disarm(h->watch, was->ti.addr + h->waiter_off);
+			watch__disarm(h->watch, waiter_word(h, was));
 	}
 	for (size_t i = 0; i < fs->ncur; i++) {
 		struct followed *f = &fs->cur[i];
-		uint64_t word = f->ti.addr + h->waiter_off;
+		bool woke;
 
 		if (!f->watched)
 			continue;
-		if (watch__hits(h->watch, word) != 0) {
+		woke = watch__hits(h->watch, waiter_word(h, f)) != 0;
+		if (!woke && now - f->watched < thr)
+			continue;
+		watch__disarm(h->watch, waiter_word(h, f));
+		f->watched = 0;
+		if (woke) {
 			/* it ran: the future at that address is a new one */
-			watch__disarm(h->watch, word);
-			f->watched = 0;
 			f->since = now;
 			f->reported = false;
-		} else if (now - f->watched >= thr) {
-			watch__disarm(h->watch, word);
-			f->watched = 0;
+		} else {
 			f->reported = true;
 			task_report(h, pt, AP_HY_LONG_AWAIT, f, thr, now);
 		}
@@ -357,7 +364,7 @@ static void awaiting_end(struct hygiene *h, struct py_tasks *pt, double now)
 		}
 		if (!best)
 			break;
-		err = watch__arm(h->watch, best->ti.addr + h->waiter_off);
+		err = watch__arm(h->watch, waiter_word(h, best));
 		if (err == -ENOSPC) {
 			/* the CPUs' are taken (a debugger, another asyncprobe):
 			 * a while later */
@@ -375,9 +382,9 @@ static void awaiting_end(struct hygiene *h, struct py_tasks *pt, double now)
 				strerror(-err));
 			for (size_t i = 0; i < fs->ncur; i++)
 				if (fs->cur[i].watched)
-					watch__disarm(h->watch,
-						      fs->cur[i].ti.addr +
-							      h->waiter_off);
+					watch__disarm(
+						h->watch,
+						waiter_word(h, &fs->cur[i]));
 			h->watch = NULL;
 			break;
 		}

@@ -410,23 +410,24 @@ void output__leak(FILE *f, enum ap_format fmt, const struct ap_leak *x)
 	fflush(f);
 }
 
+static json_t *string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
 static void cancel_ignored(FILE *f, enum ap_format fmt,
 			   const struct ap_hygiene *x)
 {
 	if (fmt == AP_FMT_JSON) {
 		json_t *o = common(x->event, x->ts, x->pid, x->ns_pid);
 
-		json_object_set_new(o, "task",
-				    x->task ? json_string(x->task)
-					    : json_null());
+		json_object_set_new(o, "task", string_or_null(x->task));
 		json_object_set_new(o, "cancels_requested",
 				    json_integer(x->cancels));
 		json_object_set_new(o, "pending_s", json_real(x->pending_s));
 		json_object_set_new(o, "threshold_s",
 				    json_real(x->threshold_s));
-		json_object_set_new(o, "awaits",
-				    x->awaits ? json_string(x->awaits)
-					      : json_null());
+		json_object_set_new(o, "awaits", string_or_null(x->awaits));
 		json_object_set_new(o, "stack", stack_json(&x->stack));
 		json_emit(f, o);
 		return;
@@ -438,11 +439,6 @@ static void cancel_ignored(FILE *f, enum ap_format fmt,
 	text_stack(f, &x->stack);
 	fputc('\n', f);
 	fflush(f);
-}
-
-static json_t *string_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
 }
 
 /* A hygiene finding's coroutine: its name, and where it is defined. */

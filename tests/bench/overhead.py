@@ -132,16 +132,22 @@ class Proc:
         return "".join(l for _, l in self.err if l)
 
 
-def cpu_ns(pid):
-    """CPU time of every thread of @pid so far, in ns."""
+def schedstat(pid, field):
+    """Field @field of /proc/PID/task/*/schedstat summed over @pid's
+    threads: 0 CPU time (ns), 2 times put on a CPU."""
     total = 0
     try:
         for tid in os.listdir("/proc/%d/task" % pid):
             with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
+                total += int(f.read().split()[field])
     except (OSError, ValueError, IndexError):
         pass
     return total
+
+
+def cpu_ns(pid):
+    """CPU time of every thread of @pid so far, in ns."""
+    return schedstat(pid, 0)
 
 
 def bpf_progs(pid):
@@ -181,14 +187,7 @@ def switch_prog_ids(pid):
 
 def timeslices(pid):
     """How many times the threads of @pid have been put on a CPU so far."""
-    total = 0
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[2])
-    except (OSError, ValueError, IndexError):
-        pass
-    return total
+    return schedstat(pid, 2)
 
 
 class BpfStats:
