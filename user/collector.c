@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1654,8 +1655,34 @@ void collector__tick(struct collector *c, unsigned long ticks)
 	}
 }
 
+/*
+ * Stop the BPF side before the run's last reads.  It goes on closing
+ * iterations and calls until detached: one closed between the ring's last
+ * drain and the read of its loop would be in neither, and be lost.
+ */
+static void collector_quiesce(struct collector *c)
+{
+	asyncprobe_bpf__detach(c->skel);
+	for (int i = 0; i < c->nloops; i++) {
+		bpf_link__destroy(c->loops[i].perf_link);
+		c->loops[i].perf_link = NULL;
+	}
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(c->gc_links[i]);
+		bpf_link__destroy(c->fin_links[i]);
+		c->gc_links[i] = c->fin_links[i] = NULL;
+	}
+	bpf_link__destroy(c->unawaited_link);
+	c->unawaited_link = NULL;
+	/* a program that began before its detach may still be running:
+	 * MEMBARRIER_CMD_GLOBAL waits an RCU grace period, which outlasts it */
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		usleep(20000);
+}
+
 void collector__finish(struct collector *c)
 {
+	collector_quiesce(c);
 	ring_buffer__consume(c->rb);
 	/* after an exec there is nothing of the Python program left to read */
 	if (!c->execd)

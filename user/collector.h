@@ -40,7 +40,7 @@ bool collector__gone(const struct collector *c);
 /* Has the target run execve (its Python program is gone)? */
 bool collector__execd(const struct collector *c);
 
-/* Report what is still going on and print the summary. */
+/* Stop the BPF side, report what is still going on, print the summary. */
 void collector__finish(struct collector *c);
 
 void collector__free(struct collector *c);
