@@ -27,8 +27,8 @@ warm-up), asyncprobe's time from start to attached, from a stall's end to
 its finding printed, and events lost.  Then the budget, line by line.
 
 Usage: overhead.py [--rounds N] [--seconds S] [--pairs P] [--variants a,b]
-                   [--configs a,b] [--markdown FILE]
-       overhead.py --twin PAIRS [--seconds S] [--variants a,b]
+                   [--configs a,b] [--markdown FILE] [--pool]
+       overhead.py --twin PAIRS [--seconds S] [--variants a,b] [--pool]
 
 --twin measures only asyncprobe's cost to its target (throughput and p99
 latency), but to a few tenths of a percent where the runs above scatter by
@@ -39,9 +39,14 @@ budget's throughput and p99 lines are judged on, less the most that
 asyncprobe's machine-wide part (its BPF programs, the syscall tracing path
 every task takes while a syscall tracepoint is on) can take from the
 target's CPU.
+Every twin pair is logged (.output/bench/twin-pairs.jsonl, with the build's
+hash); --pool judges on the pairs of every run of this build so far, with a
+confidence interval that resamples runs as well as pairs, so that a
+difference between runs is counted, not hidden.
 Needs root, wrk and perf (make deps).
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -58,6 +63,9 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROBE = os.environ.get("ASYNCPROBE") or os.path.join(ROOT, "asyncprobe")
+# every twin pair measured, one JSON line each, for --pool
+PAIRS_LOG = os.path.join(ROOT, ".output", "bench", "twin-pairs.jsonl")
+BUILD = None
 SERVICE = os.path.join(ROOT, "tests", "bench", "service.py")
 PY = os.environ.get("PY", "/usr/bin/python3.11")
 VARIANTS = ("hello", "syscalls", "tasks")
@@ -522,6 +530,83 @@ def median_ci(xs, level=0.95, resamples=2000):
     return meds[cut], meds[-1 - cut]
 
 
+def build_id():
+    """The asyncprobe binary measured: pairs are pooled only within one."""
+    with open(PROBE, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
+
+
+def pairs_log(run, variant, seconds, pairs):
+    """Append this run's twin pairs of @variant to PAIRS_LOG."""
+    os.makedirs(os.path.dirname(PAIRS_LOG), exist_ok=True)
+    with open(PAIRS_LOG, "a") as f:
+        for t, q in pairs:
+            f.write(json.dumps({"run": run, "build": BUILD, "variant": variant,
+                                "seconds": seconds, "throughput": t, "p99": q}) + "\n")
+
+
+def pairs_logged(variant):
+    """{run: [(throughput, p99)]}: the logged twin pairs of this build and
+    @variant, lines that do not parse left out."""
+    runs = {}
+    try:
+        with open(PAIRS_LOG) as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                    if r["build"] == BUILD and r["variant"] == variant:
+                        runs.setdefault(r["run"], []).append(
+                            (float(r["throughput"]), float(r["p99"])))
+                except (ValueError, KeyError, TypeError):
+                    continue
+    except FileNotFoundError:
+        pass
+    return runs
+
+
+def runs_ci(runs, level=0.95, resamples=2000):
+    """A bootstrap confidence interval of the median of all the pairs of
+    @runs (lists of ratios), resampling the runs and then the pairs within
+    each: a run-to-run difference that pairs within a run do not see
+    widens it, as it should."""
+    rng = random.Random(1)
+    runs = [r for r in runs if r]
+    meds = []
+    for _ in range(resamples):
+        xs = []
+        for r in rng.choices(runs, k=len(runs)):
+            xs.extend(rng.choices(r, k=len(r)))
+        meds.append(statistics.median(xs))
+    meds.sort()
+    cut = int(resamples * (1 - level) / 2)
+    return meds[cut], meds[-1 - cut]
+
+
+def judged(variant, pairs, pool):
+    """((median, q1, q3, ci) of throughput, the same of p99, pairs, runs):
+    of this run's pairs, or with @pool of every logged run of this build
+    (this one included)."""
+    runs = list(pairs_logged(variant).values()) if pool else [pairs]
+    out = []
+    for i in (0, 1):
+        xs = [x[i] for r in runs for x in r]
+        ci = runs_ci([[x[i] for x in r] for r in runs]) if len(runs) > 1 else median_ci(xs)
+        out.append(spread_of(xs) + (ci,))
+    return out[0], out[1], sum(len(r) for r in runs), len(runs)
+
+
+def print_pooled(variant):
+    """The pooled twin figures of @variant: every logged run of this build."""
+    runs = pairs_logged(variant)
+    thr, p99, n, k = judged(variant, None, True)
+    for what, x, i in (("throughput", thr, 0), ("p99", p99, 1)):
+        print("  %-8s %-10s pooled %.3f  (%d pairs in %d runs, run medians %s; 95%% CI "
+              "over runs and pairs %.3f..%.3f)" % (
+                  variant, what, x[0], n, k,
+                  " / ".join("%.3f" % statistics.median(p[i] for p in r)
+                             for r in runs.values()), x[3][0], x[3][1]), flush=True)
+
+
 def settled(lo, hi, bound):
     """ "" when the interval [lo, hi] is on one side of @bound, else a note"""
     return "" if hi < bound or lo > bound else "; not settled: the interval spans the budget"
@@ -600,7 +685,7 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                     # and the sched_switch program's runs for the
                     # target's switches (their mean, the target's
                     # costlier runs included)
-                    t_thr, t_p99, _ = precise[v]
+                    t_thr, t_p99, _, _ = precise[v]
                     sw_rate = med(r.switches for r in rs) or 0
                     sw_ns = med(r.switch_ns for r in rs) or 0
                     wide = (syscall_ns * (sys_rate or 0) + sw_ns * sw_rate) / 1e9
@@ -657,8 +742,10 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
         p("%d of %d budget lines hold" % (held, len(budget)))
         if notes:
             p("")
-            p("Throughput and p99 are judged on twin services (%s pairs, see --twin), less"
-              % ", ".join("%s %d" % (v, x[2]) for v, x in precise.items()))
+            p("Throughput and p99 are judged on twin services (%s pairs%s, see --twin), less"
+              % (", ".join("%s %d" % (v, x[2]) for v, x in precise.items()),
+                 "" if all(x[3] == 1 for x in precise.values()) else " in %s runs pooled" %
+                 "/".join(str(x[3]) for x in precise.values())))
             p("what the twin pays as much as the target and so cancels out of their ratio:")
             p("%.1f ns more per syscall of any process while asyncprobe watches, and the" % syscall_ns)
             p("sched_switch program's mean run for each of the target's switches in and out:")
@@ -688,6 +775,10 @@ def main():
     ap.add_argument("--twin", type=int, metavar="PAIRS", default=0,
                     help="instead: the target-side cost measured on twin services, "
                     "PAIRS off/on segment pairs per variant")
+    ap.add_argument("--pool", action="store_true",
+                    help="judge the twin figures on the pairs of every run of this "
+                    "build so far (kept in .output/bench/twin-pairs.jsonl), this one "
+                    "included: repeat a run to narrow the interval")
     a = ap.parse_args()
     variants = [v for v in a.variants.split(",") if v]
     configs = [c for c in a.configs.split(",") if c]
@@ -718,16 +809,22 @@ def main():
             configs.remove("austin")
     ensure_tracefs()
     os.makedirs(os.path.join(ROOT, ".output", "bench"), exist_ok=True)
+    global BUILD
+    BUILD = build_id()
+    run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
     if a.twin:
         print("asyncprobe (defaults) on one of two equal services sharing CPU %s, %g s "
               "segments:" % (TARGET_CPU, a.seconds))
         print("its throughput and p99 latency relative to its twin's, watched / not watched")
         for v in variants:
             pairs = twin(v, a.twin, a.seconds)
+            pairs_log(run_id, v, a.seconds, pairs)
             for what, rs in (("throughput", [t for t, _ in pairs]), ("p99", [p for _, p in pairs])):
                 print("  %-8s %-10s median %.3f  (quartiles %.3f..%.3f, %d pairs; "
                       "95%% CI of the median %.3f..%.3f)" % (
                           (v, what) + spread_of(rs) + (len(rs),) + median_ci(rs)), flush=True)
+            if a.pool:
+                print_pooled(v)
         return
     runs = []
     same = [c for c in configs if c != "asyncio-debug"]
@@ -761,9 +858,8 @@ def main():
         for v in variants:
             print("  twin services %-8s %d pairs" % (v, a.pairs), file=sys.stderr, flush=True)
             pairs = twin(v, a.pairs, a.seconds)
-            thr, p99 = [t for t, _ in pairs], [q for _, q in pairs]
-            precise[v] = (spread_of(thr) + (median_ci(thr),),
-                          spread_of(p99) + (median_ci(p99),), len(pairs))
+            pairs_log(run_id, v, a.seconds, pairs)
+            precise[v] = judged(v, pairs, a.pool)
         syscall_ns = syscall_added_ns()
     report(runs, variants, configs, a.rounds, a.seconds, a.markdown, precise, syscall_ns)
 

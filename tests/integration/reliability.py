@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -671,31 +670,11 @@ def main():
     for t in TESTS:
         if args.k not in t.__name__:
             continue
-        # as in run.py: a failure is printed in full, then run once more,
-        # and what passed only the second time is counted, not hidden
-        for attempt in (1, 2):
-            t0 = time.monotonic()
-            try:
-                t()
-            except R.Skip as e:
-                print("SKIP %s: %s" % (t.__name__, e), flush=True)
-                skipped += 1
-                break
-            except Exception as e:  # noqa: BLE001 - report every failure
-                word = "FAIL" if attempt == 2 else "RETRY"
-                print("%s %s (%.1fs): %s" % (word, t.__name__, time.monotonic() - t0, e),
-                      flush=True)
-                if args.v:
-                    traceback.print_exc()
-                if attempt == 2:
-                    failed += 1
-                continue
-            passed += 1
-            retried += attempt == 2
-            print("PASS %s (%.1fs)%s" % (t.__name__, time.monotonic() - t0,
-                                         " on its second run" if attempt == 2 else ""),
-                  flush=True)
-            break
+        outcome = R.run_case(t.__name__, t, (), args.v)
+        passed += outcome in ("passed", "retried")
+        retried += outcome == "retried"
+        failed += outcome == "failed"
+        skipped += outcome == "skipped"
     R.reap_workloads()
     print("%d passed, %d failed, %d skipped (%d passed only on a second run)" % (
         passed, failed, skipped, retried))

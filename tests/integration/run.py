@@ -1191,32 +1191,11 @@ def main():
         if fargs and fargs[0].name not in prepared:
             fargs[0].prepare()
             prepared.add(fargs[0].name)
-        # A failure is printed in full, then run once more: on a 2-core
-        # machine under a long suite a workload's timing can fall foul
-        # of a threshold.  The summary counts what passed only the
-        # second time, so it is seen, not hidden.
-        for attempt in (1, 2):
-            t0 = time.monotonic()
-            try:
-                fn(*fargs)
-            except Skip as e:
-                print("SKIP %s: %s" % (name, e), flush=True)
-                skipped += 1
-                break
-            except Exception as e:  # noqa: BLE001 - report every failure
-                word = "FAIL" if attempt == 2 else "RETRY"
-                print("%s %s (%.1fs): %s" % (word, name, time.monotonic() - t0, e), flush=True)
-                if args.v:
-                    traceback.print_exc()
-                if attempt == 2:
-                    failed += 1
-                continue
-            passed += 1
-            retried += attempt == 2
-            print("PASS %s (%.1fs)%s" % (name, time.monotonic() - t0,
-                                         " on its second run" if attempt == 2 else ""),
-                  flush=True)
-            break
+        outcome = run_case(name, fn, fargs, args.v)
+        passed += outcome in ("passed", "retried")
+        retried += outcome == "retried"
+        failed += outcome == "failed"
+        skipped += outcome == "skipped"
     reap_workloads()
     for interp in interps:
         if interp.root != "/" and interp.name in prepared:
@@ -1224,6 +1203,31 @@ def main():
     print("%d passed, %d failed, %d skipped (%d passed only on a second run)" % (
         passed, failed, skipped, retried))
     return 1 if failed else 0
+
+
+def run_case(name, fn, fargs=(), verbose=False):
+    """Run one test and say how it went: "passed", "retried" (passed on its
+    second run), "failed" or "skipped".  A failure is printed in full, then
+    run once more: on a 2-core machine under a long suite a workload's
+    timing can fall foul of a threshold.  The runners' summaries count what
+    passed only the second time, so that it is seen, not hidden."""
+    for attempt in (1, 2):
+        t0 = time.monotonic()
+        try:
+            fn(*fargs)
+        except Skip as e:
+            print("SKIP %s: %s" % (name, e), flush=True)
+            return "skipped"
+        except Exception as e:  # noqa: BLE001 - report every failure
+            print("%s %s (%.1fs): %s" % ("FAIL" if attempt == 2 else "RETRY", name,
+                                         time.monotonic() - t0, e), flush=True)
+            if verbose:
+                traceback.print_exc()
+            continue
+        print("PASS %s (%.1fs)%s" % (name, time.monotonic() - t0,
+                                     " on its second run" if attempt == 2 else ""), flush=True)
+        return "retried" if attempt == 2 else "passed"
+    return "failed"
 
 
 def reap_workloads():
