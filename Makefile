@@ -186,7 +186,8 @@ demo: deps $(BIN)
 # an aiohttp service under wrk against no profiler, asyncio debug mode and
 # Austin (BENCHMARKS.md); then per syscall and loop iteration, and task
 # throughput.  BENCH_ARGS passes options to the service benchmark
-# (--rounds, --seconds, --variants, --configs, --markdown FILE).
+# (--rounds, --seconds, --pairs, --variants, --configs, --markdown FILE;
+# --pool: judge on the twin pairs of every run of this build so far).
 # bench-smoke: one short round of each, for CI.
 bench: deps $(BIN)
 	$(Q)tests/bench/overhead.py $(BENCH_ARGS)

@@ -40,9 +40,10 @@ asyncprobe's machine-wide part (its BPF programs, the syscall tracing path
 every task takes while a syscall tracepoint is on) can take from the
 target's CPU.
 Every twin pair is logged (.output/bench/twin-pairs.jsonl, with the build's
-hash); --pool judges on the pairs of every run of this build so far, with a
-confidence interval that resamples runs as well as pairs, so that a
-difference between runs is counted, not hidden.
+hash); --pool judges on the pairs of every run so far of this build
+(asyncprobe and the service) and --seconds, with a confidence interval that
+resamples runs as well as pairs, so that a difference between runs is
+counted, not hidden.
 Needs root, wrk and perf (make deps).
 """
 import argparse
@@ -531,9 +532,14 @@ def median_ci(xs, level=0.95, resamples=2000):
 
 
 def build_id():
-    """The asyncprobe binary measured: pairs are pooled only within one."""
-    with open(PROBE, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:12]
+    """The asyncprobe binary measured and the service it watched (and its
+    TASK_TICK): pairs are pooled only within one."""
+    h = hashlib.sha256()
+    for path in (PROBE, SERVICE):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    h.update(os.environ.get("TASK_TICK", "").encode())
+    return h.hexdigest()[:12]
 
 
 def pairs_log(run, variant, seconds, pairs):
@@ -545,16 +551,16 @@ def pairs_log(run, variant, seconds, pairs):
                                 "seconds": seconds, "throughput": t, "p99": q}) + "\n")
 
 
-def pairs_logged(variant):
-    """{run: [(throughput, p99)]}: the logged twin pairs of this build and
-    @variant, lines that do not parse left out."""
+def pairs_logged(variant, seconds):
+    """{run: [(throughput, p99)]}: the logged twin pairs of this build,
+    @variant and segment length, lines that do not parse left out."""
     runs = {}
     try:
         with open(PAIRS_LOG) as f:
             for line in f:
                 try:
                     r = json.loads(line)
-                    if r["build"] == BUILD and r["variant"] == variant:
+                    if (r["build"], r["variant"], r["seconds"]) == (BUILD, variant, seconds):
                         runs.setdefault(r["run"], []).append(
                             (float(r["throughput"]), float(r["p99"])))
                 except (ValueError, KeyError, TypeError):
@@ -582,11 +588,11 @@ def runs_ci(runs, level=0.95, resamples=2000):
     return meds[cut], meds[-1 - cut]
 
 
-def judged(variant, pairs, pool):
+def judged(variant, seconds, pairs, pool):
     """((median, q1, q3, ci) of throughput, the same of p99, pairs, runs):
     of this run's pairs, or with @pool of every logged run of this build
-    (this one included)."""
-    runs = list(pairs_logged(variant).values()) if pool else [pairs]
+    with @seconds segments (this one included)."""
+    runs = list(pairs_logged(variant, seconds).values()) if pool else [pairs]
     out = []
     for i in (0, 1):
         xs = [x[i] for r in runs for x in r]
@@ -595,14 +601,15 @@ def judged(variant, pairs, pool):
     return out[0], out[1], sum(len(r) for r in runs), len(runs)
 
 
-def print_pooled(variant):
-    """The pooled twin figures of @variant: every logged run of this build."""
-    runs = pairs_logged(variant)
-    thr, p99, n, k = judged(variant, None, True)
+def print_pooled(variant, seconds):
+    """The pooled twin figures of @variant: every logged run of this build
+    with @seconds segments."""
+    runs = pairs_logged(variant, seconds)
+    thr, p99, n, k = judged(variant, seconds, None, True)
     for what, x, i in (("throughput", thr, 0), ("p99", p99, 1)):
-        print("  %-8s %-10s pooled %.3f  (%d pairs in %d runs, run medians %s; 95%% CI "
+        print("  %-8s %-10s pooled %.3f  (%d pairs in %d run%s, run medians %s; 95%% CI "
               "over runs and pairs %.3f..%.3f)" % (
-                  variant, what, x[0], n, k,
+                  variant, what, x[0], n, k, "" if k == 1 else "s",
                   " / ".join("%.3f" % statistics.median(p[i] for p in r)
                              for r in runs.values()), x[3][0], x[3][1]), flush=True)
 
@@ -824,7 +831,7 @@ def main():
                       "95%% CI of the median %.3f..%.3f)" % (
                           (v, what) + spread_of(rs) + (len(rs),) + median_ci(rs)), flush=True)
             if a.pool:
-                print_pooled(v)
+                print_pooled(v, a.seconds)
         return
     runs = []
     same = [c for c in configs if c != "asyncio-debug"]
@@ -859,7 +866,7 @@ def main():
             print("  twin services %-8s %d pairs" % (v, a.pairs), file=sys.stderr, flush=True)
             pairs = twin(v, a.pairs, a.seconds)
             pairs_log(run_id, v, a.seconds, pairs)
-            precise[v] = judged(v, pairs, a.pool)
+            precise[v] = judged(v, a.seconds, pairs, a.pool)
         syscall_ns = syscall_added_ns()
     report(runs, variants, configs, a.rounds, a.seconds, a.markdown, precise, syscall_ns)
 
