@@ -1455,7 +1455,8 @@ static void summary_print(struct collector *c, double end)
 
 	if (c->hygiene && !c->execd) {
 		hygiene_counts(c, hygiene, fds);
-		s.nhygiene = AP_HY_KINDS;
+		/* long_await last: not counted when not looked for */
+		s.nhygiene = c->watch ? AP_HY_KINDS : AP_HY_LONG_AWAIT;
 	}
 
 	if (c->execd)
@@ -1565,9 +1566,13 @@ struct collector *collector__new(const struct ap_options *o, pid_t pid,
 	/* once the threads' states are known: the stack is the finding */
 	unawaited_attach(c);
 	fin_attach(c);
-	c->watch = watch__new(c->skel->progs.on_watch,
-			      bpf_map__fd(c->skel->maps.watch_hits));
-	hygiene__set_watch(c->hygiene, c->watch);
+	/* long_await's watchpoints cost the target (debug registers): only
+	 * when asked for */
+	if (c->o->await_threshold_s > 0) {
+		c->watch = watch__new(c->skel->progs.on_watch,
+				      bpf_map__fd(c->skel->maps.watch_hits));
+		hygiene__set_watch(c->hygiene, c->watch);
+	}
 	loops_seed(c);
 	if (c->nthreads == 0) {
 		uint64_t probe;

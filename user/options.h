@@ -50,7 +50,7 @@ struct ap_options {
 	enum ap_format format;
 	double churn_threshold;	   /* tasks created per second that are churn */
 	double cancel_threshold_s; /* a task cancelled and still pending */
-	double await_threshold_s;  /* a task suspended in one await */
+	double await_threshold_s;  /* a task suspended in one await; 0: off */
 	const char *hooks;	   /* NULL: the cheapest the kernel allows */
 	int verbose;
 };

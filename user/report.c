@@ -298,6 +298,18 @@ static int text_unawaited(FILE *out, const struct report *r, int n)
  * that ignored its cancellation or hangs in one await (where it is, its
  * own code's frame), each task destroyed pending or exception never
  * retrieved, each place coroutines were dropped unawaited at. */
+/* Did a run of the recording look for long awaits (--await-threshold)? */
+static bool awaits_watched(const struct report *r)
+{
+	for (size_t i = 0; i < r->nevents; i++)
+		if (is_kind(r->events[i], "summary") &&
+		    json_object_get(
+			    json_object_get(r->events[i], "hygiene_findings"),
+			    "long_await"))
+			return true;
+	return false;
+}
+
 static void text_hygiene(FILE *out, const struct report *r)
 {
 	int n = 0;
@@ -395,10 +407,13 @@ static void text_hygiene(FILE *out, const struct report *r)
 	}
 	n = text_unawaited(out, r, n);
 	if (!n)
-		fprintf(out, "no descriptor growth, no ignored cancellation, "
-			     "no coroutine left unawaited, no task destroyed "
-			     "pending, no exception left unretrieved, no "
-			     "await left hanging\n");
+		fprintf(out,
+			"no descriptor growth, no ignored cancellation, no "
+			"coroutine left unawaited, no task destroyed pending, "
+			"no exception left unretrieved%s\n",
+			awaits_watched(r) ? ", no await left hanging"
+					  : " (long awaits: not watched, see "
+					    "--await-threshold)");
 }
 
 struct culprit {

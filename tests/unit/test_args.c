@@ -159,7 +159,7 @@ static void test_await_threshold(void **state)
 	struct ap_options o;
 
 	assert_int_equal(parse(&o, 2, "-p", "7"), AP_PARSE_OK);
-	assert_true(o.await_threshold_s == 30);
+	assert_true(o.await_threshold_s == 0); /* off unless given */
 	assert_int_equal(parse(&o, 4, "-p", "7", "--await-threshold", "2"),
 			 AP_PARSE_OK);
 	assert_true(o.await_threshold_s == 2 && o.cancel_threshold_s == 10);
