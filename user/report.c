@@ -294,10 +294,6 @@ static int text_unawaited(FILE *out, const struct report *r, int n)
 	return n;
 }
 
-/* The asyncio anti-patterns found: each descriptor growth, each task
- * that ignored its cancellation or hangs in one await (where it is, its
- * own code's frame), each task destroyed pending or exception never
- * retrieved, each place coroutines were dropped unawaited at. */
 /* Did a run of the recording look for long awaits (--await-threshold)? */
 static bool awaits_watched(const struct report *r)
 {
@@ -310,6 +306,10 @@ static bool awaits_watched(const struct report *r)
 	return false;
 }
 
+/* The asyncio anti-patterns found: each descriptor growth, each task
+ * that ignored its cancellation or hangs in one await (where it is, its
+ * own code's frame), each task destroyed pending or exception never
+ * retrieved, each place coroutines were dropped unawaited at. */
 static void text_hygiene(FILE *out, const struct report *r)
 {
 	int n = 0;
