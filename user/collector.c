@@ -1472,23 +1472,35 @@ static void summary_print(struct collector *c, double end)
 	free(ls);
 }
 
+/* Every BPF program detached but the watchpoints' (watch__free's). */
+static void links_destroy(struct collector *c)
+{
+	if (c->skel)
+		asyncprobe_bpf__detach(c->skel);
+	for (int i = 0; i < c->nloops; i++) {
+		/* the link owns the event's fd: destroying it closes that */
+		bpf_link__destroy(c->loops[i].perf_link);
+		c->loops[i].perf_link = NULL;
+	}
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(c->gc_links[i]);
+		bpf_link__destroy(c->fin_links[i]);
+		c->gc_links[i] = c->fin_links[i] = NULL;
+	}
+	bpf_link__destroy(c->unawaited_link);
+	c->unawaited_link = NULL;
+}
+
 void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < c->nloops; i++) {
-		/* the link owns the event's fd: destroying it closes that */
-		bpf_link__destroy(c->loops[i].perf_link);
+	links_destroy(c);
+	for (int i = 0; i < c->nloops; i++)
 		free(c->loops[i].samples);
-	}
 	churn__free(c->churn);
 	hygiene__free(c->hygiene);
 	watch__free(c->watch);
-	bpf_link__destroy(c->gc_links[0]);
-	bpf_link__destroy(c->gc_links[1]);
-	bpf_link__destroy(c->unawaited_link);
-	bpf_link__destroy(c->fin_links[0]);
-	bpf_link__destroy(c->fin_links[1]);
 	ring_buffer__free(c->rb);
 	asyncprobe_bpf__destroy(c->skel);
 	pysym__free(c->sym);
@@ -1667,18 +1679,7 @@ void collector__tick(struct collector *c, unsigned long ticks)
  */
 static void collector_quiesce(struct collector *c)
 {
-	asyncprobe_bpf__detach(c->skel);
-	for (int i = 0; i < c->nloops; i++) {
-		bpf_link__destroy(c->loops[i].perf_link);
-		c->loops[i].perf_link = NULL;
-	}
-	for (int i = 0; i < 2; i++) {
-		bpf_link__destroy(c->gc_links[i]);
-		bpf_link__destroy(c->fin_links[i]);
-		c->gc_links[i] = c->fin_links[i] = NULL;
-	}
-	bpf_link__destroy(c->unawaited_link);
-	c->unawaited_link = NULL;
+	links_destroy(c);
 	/* a program that began before its detach may still be running:
 	 * MEMBARRIER_CMD_GLOBAL waits an RCU grace period, which outlasts it */
 	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))

@@ -300,6 +300,17 @@ class Service:
         self.proc.stop(signal.SIGKILL)
 
 
+def attached(argv):
+    """asyncprobe started with @argv, once it says it is watching: (the
+    process, seconds from its start to that line)."""
+    prof = Proc(argv)
+    got = prof.wait_line(prof.err, lambda l: "watching PID" in l, 10)
+    if not got:
+        prof.stop()
+        raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
+    return prof, got[0] - prof.t0
+
+
 class Run:
     """One configuration measured on a running service: its figures."""
 
@@ -371,12 +382,7 @@ class Run:
             argv += ["-l", "127.0.0.1:%d" % mport, "-s", "10", "-b", "1",
                      "--sample-period", "1"]
             scraper = Scraper(mport)
-        prof = Proc(argv)
-        got = prof.wait_line(prof.err, lambda l: "watching PID" in l, 10)
-        if not got:
-            prof.stop()
-            raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
-        self.attach_s = got[0] - prof.t0
+        prof, self.attach_s = attached(argv)
         if scraper:
             scraper.start()
         return prof, scraper
@@ -430,10 +436,7 @@ def twin(variant, pairs, seconds):
         before = segment()
         for k in range(pairs):
             x, y = (a, b) if k % 2 == 0 else (b, a)
-            prof = Proc([PROBE, "-p", str(x.pid)])
-            if not prof.wait_line(prof.err, lambda l: "watching PID" in l, 10):
-                prof.stop()
-                raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
+            prof, _ = attached([PROBE, "-p", str(x.pid)])
             on = segment()
             prof.stop()
             after = segment()
@@ -460,10 +463,7 @@ def solo(variant, pairs, seconds):
         wrk(svc.port, 2, False)  # warm-up
         before = wrk(svc.port, seconds)[0]
         for _ in range(pairs):
-            prof = Proc([PROBE, "-p", str(svc.pid)])
-            if not prof.wait_line(prof.err, lambda l: "watching PID" in l, 10):
-                prof.stop()
-                raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
+            prof, _ = attached([PROBE, "-p", str(svc.pid)])
             on = wrk(svc.port, seconds)[0]
             prof.stop()
             after = wrk(svc.port, seconds)[0]
@@ -494,10 +494,7 @@ def syscall_added_ns(rounds=3):
         time.sleep(0.3)
         for _ in range(rounds):
             off = ns()
-            prof = Proc([PROBE, "-p", str(idle.p.pid)])
-            if not prof.wait_line(prof.err, lambda l: "watching PID" in l, 10):
-                prof.stop()
-                raise RuntimeError("asyncprobe did not attach: " + prof.stderr_text())
+            prof, _ = attached([PROBE, "-p", str(idle.p.pid)])
             on = ns()
             prof.stop()
             diffs.append(on - off)
