@@ -211,11 +211,11 @@ int check__run(const struct ap_options *o)
 		line(out, "uprobes",
 		     "ok (GC timed by USDT where Python has it)");
 	if (watch_check(kept, buf, sizeof(buf)))
-		line(out, "watchpoints", "no (%s: no long_await findings)",
-		     buf);
+		line(out, "watchpoints",
+		     "no (%s: --await-threshold finds nothing)", buf);
 	else
 		line(out, "watchpoints",
-		     "ok (hardware: long_await findings confirmed)");
+		     "ok (hardware: --await-threshold confirms long awaits)");
 	line(out, "exec-events", "%s",
 	     bpf_program__autoload(kept->progs.tp_btf_sched_process_exec)
 		     ? "ok (BTF sched_process_exec)"

@@ -406,6 +406,9 @@ static void text_hygiene(FILE *out, const struct report *r)
 			num(ev, "growth_per_s"));
 	}
 	n = text_unawaited(out, r, n);
+	if (n && !awaits_watched(r))
+		fputs("  (long awaits: not watched, see --await-threshold)\n",
+		      out);
 	if (!n)
 		fprintf(out,
 			"no descriptor growth, no ignored cancellation, no "

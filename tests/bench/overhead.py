@@ -28,8 +28,8 @@ its finding printed, and events lost.  Then the budget, line by line.
 
 Usage: overhead.py [--rounds N] [--seconds S] [--pairs P] [--variants a,b]
                    [--configs a,b] [--markdown FILE] [--pool]
-       overhead.py --twin PAIRS [--seconds S] [--variants a,b] [--pool]
-       (and --solo P after --pairs; default 10)
+       overhead.py --twin PAIRS [--seconds S] [--variants a,b] [--pool] [--solo P]
+       (--solo: default 10 after --pairs, none after --twin)
 
 --twin measures only asyncprobe's cost to its target (throughput and p99
 latency), but to a few tenths of a percent where the runs above scatter by
@@ -828,14 +828,17 @@ def main():
     ap.add_argument("--twin", type=int, metavar="PAIRS", default=0,
                     help="instead: the target-side cost measured on twin services, "
                     "PAIRS off/on segment pairs per variant")
-    ap.add_argument("--solo", type=int, metavar="PAIRS", default=10,
+    ap.add_argument("--solo", type=int, metavar="PAIRS", default=None,
                     help="after the twin pairs, PAIRS watched/unwatched pairs on one "
-                    "service alone: what the twin cannot see (0: none)")
+                    "service alone: what the twin cannot see (0: none; default 10 "
+                    "after --pairs, none after --twin)")
     ap.add_argument("--pool", action="store_true",
                     help="judge the twin figures on the pairs of every run of this "
                     "build so far (kept in .output/bench/twin-pairs.jsonl), this one "
                     "included: repeat a run to narrow the interval")
     a = ap.parse_args()
+    if a.solo is None:
+        a.solo = 0 if a.twin else 10
     variants = [v for v in a.variants.split(",") if v]
     configs = [c for c in a.configs.split(",") if c]
     for v in variants:
@@ -881,6 +884,12 @@ def main():
                           (v, what) + spread_of(rs) + (len(rs),) + median_ci(rs)), flush=True)
             if a.pool:
                 print_pooled(v, a.seconds)
+            if a.solo > 0:
+                rs = solo(v, a.solo, a.seconds)
+                print("  %-8s alone      median %.3f  (quartiles %.3f..%.3f, %d pairs on one "
+                      "service by itself; 99%% CI of the median %.3f..%.3f)" % (
+                          (v,) + spread_of(rs) + (len(rs),) + median_ci(rs, level=0.99)),
+                      flush=True)
         return
     runs = []
     same = [c for c in configs if c != "asyncio-debug"]

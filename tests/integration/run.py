@@ -681,9 +681,10 @@ def t_task_leak(py):
     assert s["tasks_alive_max"] >= lk["tasks_alive_end"]
 
 
-def run_hygiene(py, mode):
-    """hygiene.py in @mode recorded for 8 s: the JSON events and the
-    incident report of the record."""
+def run_hygiene(py, mode, watch_awaits=True, seconds=8):
+    """hygiene.py in @mode recorded for @seconds (long awaits looked for
+    when @watch_awaits): the JSON events and the incident report of the
+    record."""
     wl, pid = py.start("hygiene.py", mode, "11", stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     try:
@@ -691,8 +692,9 @@ def run_hygiene(py, mode):
             raise AssertionError("workload not ready: " + wl.stderr.read())
         with tempfile.TemporaryDirectory(prefix="asyncprobe-hygiene-") as tmp:
             rec = os.path.join(tmp, "hygiene.aprec")
-            rc, _, err = cli(["record", "-p", str(pid), "-d", "8", "-o", rec,
-                              "--cancel-threshold", "2", "--await-threshold", "2"],
+            args = ["record", "-p", str(pid), "-d", str(seconds), "-o", rec,
+                    "--cancel-threshold", "2"]
+            rc, _, err = cli(args + (["--await-threshold", "2"] if watch_awaits else []),
                              timeout=40)
             assert rc == 0, "asyncprobe exit %d: %s" % (rc, err)
             rc, js, err = cli(["report", rec, "-f", "json"])
@@ -813,6 +815,18 @@ def t_hygiene(py):
         "unretrieved, no await left hanging" in text, text
 
 
+def t_await_opt_in(py):
+    """Without --await-threshold no watchpoint is set: the hung task is not
+    reported, the summary has no long_await count (not a false 0) and the
+    report says long awaits were not watched, findings or not."""
+    ev, text = run_hygiene(py, "dirty", watch_awaits=False, seconds=4)
+    assert not [e for e in ev if e["event"] == "long_await"], ev
+    summary = [e for e in ev if e["event"] == "summary"][-1]["hygiene_findings"]
+    assert "long_await" not in summary and "fd_growth" in summary, summary
+    assert "(long awaits: not watched, see --await-threshold)" in text, text
+    assert "no await left hanging" not in text, text
+
+
 def t_task_dump(py):
     """`asyncprobe tasks`: names, states, coroutine stacks and awaits."""
     wl, pid = py.start("tasktree.py", "trigger-%d-tree" % os.getpid(),
@@ -868,8 +882,8 @@ PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock,
                    t_gil_starved, t_gc, t_task_names, t_pidns,
                    t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump,
                    t_hygiene]
-# about the kernel, not the interpreter: run with the first one only
-ONCE = [t_hooks, t_samplers]
+# about the kernel or the CLI, not the interpreter: run with the first one only
+ONCE = [t_hooks, t_samplers, t_await_opt_in]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------
