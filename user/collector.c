@@ -1752,6 +1752,7 @@ void collector__metrics(struct collector *c, struct ap_target_metrics *m)
 		.events_lost = events_lost(c),
 	};
 	hygiene_counts(c, m->hygiene, m->fds);
+	m->nhygiene = c->watch ? AP_HY_KINDS : AP_HY_LONG_AWAIT;
 	if (!churn__counts(c->churn, &tc)) {
 		m->tasks_known = 1;
 		m->tasks_alive = tc.alive;

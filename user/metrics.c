@@ -305,7 +305,7 @@ static void target_families(struct render *r, struct ap_target_metrics *ts,
 		  "--cancel-threshold after cancel()), never_awaited, "
 		  "task_destroyed_pending, exception_never_retrieved, "
 		  "long_await (a task suspended in one await for "
-		  "--await-threshold)." },
+		  "--await-threshold; only with that option)." },
 		{ "asyncprobe_open_fds", "gauge",
 		  "The target's open file descriptors by kind, counted "
 		  "every 2 seconds." },
@@ -346,7 +346,9 @@ static void target_families(struct render *r, struct ap_target_metrics *ts,
 				sample(r, "", lb, 1);
 				break;
 			case 5:
-				for (int k = 0; k < AP_HY_KINDS; k++) {
+				/* a kind not looked for has no series,
+				 * rather than a 0 that reads "none" */
+				for (int k = 0; k < m->nhygiene; k++) {
 					snprintf(lb, sizeof(lb),
 						 "pid=\"%d\",kind=\"%s\"",
 						 m->pid, ap_hygiene_names[k]);

@@ -58,6 +58,8 @@ struct ap_target_metrics {
 	uint64_t events_lost;
 	uint64_t hygiene[AP_HY_KINDS]; /* findings by kind */
 	int64_t fds[AP_FD_KINDS];      /* open, by kind; -1: not counted */
+	/* hygiene kinds looked for: long_await, the last, only if watched */
+	int nhygiene;
 };
 
 /* The exporter's own figures. */

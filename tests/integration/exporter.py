@@ -128,7 +128,7 @@ class Scenario:
         self.err_path = os.path.join(self.tmp, "stderr.txt")
         self.probe = self.spawn(
             [ASYNCPROBE, "--listen", "127.0.0.1:0", "--match", "service.py " + TAG,
-             "--rescan", "0.5", "-f", "json"],
+             "--rescan", "0.5", "-f", "json", "--await-threshold", "60"],
             stdout=self.out, stderr=open(self.err_path, "w"))
         addr = wait_for(lambda: re.search(r"serving metrics at http://(\S+)/metrics",
                                           open(self.err_path).read()), 15, "the exporter")
@@ -302,8 +302,9 @@ def t_findings_in_metrics(sc):
     # the hung loop has its gauge (the hang comes later)
     cur = samples(m, "asyncprobe_event_loop_current_iteration_seconds", pid=a)
     assert cur, "no current iteration gauge"
-    # hygiene: a counter per kind from the start; descriptors by kind
-    # (asyncio's self-pipe is a unix socketpair, its selector an epoll fd)
+    # hygiene: a counter per kind from the start (long_await, as here, only
+    # with --await-threshold); descriptors by kind (asyncio's self-pipe is a
+    # unix socketpair, its selector an epoll fd)
     for kind in ("fd_growth", "cancel_ignored", "never_awaited", "task_destroyed_pending",
                  "exception_never_retrieved", "long_await"):
         assert samples(m, "asyncprobe_hygiene_findings_total", pid=a, kind=kind), kind

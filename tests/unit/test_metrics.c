@@ -192,6 +192,8 @@ static void test_render(void **state)
 		.nblock_hist = 1,
 		.tasks_known = 1,
 		.tasks_created = 10,
+		.hygiene = { [AP_HY_FD_GROWTH] = 2, [AP_HY_LONG_AWAIT] = 1 },
+		.nhygiene = AP_HY_LONG_AWAIT, /* no --await-threshold */
 	};
 	char *text;
 
@@ -232,6 +234,15 @@ static void test_render(void **state)
 				     "libbpf_version=\"v1.1\"} 1\n"));
 	/* every family's samples come right after its own header */
 	assert_null(strstr(text, "\n\n"));
+	/* a hygiene kind not looked for has no series: no false 0 */
+	assert_non_null(strstr(text, "asyncprobe_hygiene_findings_total{pid="
+				     "\"7\",kind=\"fd_growth\"} 2\n"));
+	assert_null(strstr(text, "kind=\"long_await\""));
+	free(text);
+	t.nhygiene = AP_HY_KINDS;
+	text = render(&t, 1);
+	assert_non_null(strstr(text, "asyncprobe_hygiene_findings_total{pid="
+				     "\"7\",kind=\"long_await\"} 1\n"));
 	free(text);
 	sitetab__free(stalls);
 	sitetab__free(blocks);
