@@ -88,6 +88,9 @@ struct collector {
 	int nloops;
 	uint64_t stalls, blocks, in_progress;
 	double start_ts;
+	/* when the BPF side was stopped at the end of the run (0: watching):
+	 * what happened after it is unseen, so nothing is measured past it */
+	double watched_until;
 	char python[32];
 	const char *variant;
 	struct py_asyncio asyncio; /* 3.14+: where tasks keep their names */
@@ -980,13 +983,20 @@ static int on_event(void *ctx, void *data, size_t len)
  * once it has lasted a second (@final false), and at the end of the run
  * whatever is over its threshold (@final true).
  */
+/* Now, or when the BPF side stopped watching: a loop that got back to its
+ * selector after that still looks busy in the map. */
+static double seen_until(const struct collector *c)
+{
+	return c->watched_until ? c->watched_until : clock__mono();
+}
+
 static void loops_watch(struct collector *c, bool final)
 {
 	static struct py_frame_info info[AP_MAX_FRAMES];
 	static struct ap_event e;
 	char tname[PYSYM_NAME_MAX];
 	const uint8_t *task_snap;
-	uint64_t now = (uint64_t)(clock__mono() * 1e9), task;
+	uint64_t now = (uint64_t)(seen_until(c) * 1e9), task;
 	uint64_t min_stall = (uint64_t)(c->o->stall_ms * 1e6);
 	uint64_t min_block = (uint64_t)(c->o->syscall_ms * 1e6);
 
@@ -1467,7 +1477,7 @@ static void summary_print(struct collector *c, double end)
 		for (int i = 0; i < 3; i++)
 			s.gc_collections[i] -= c->gc_first[i];
 	}
-	s.nloops = loops_fill(c, end, ls);
+	s.nloops = loops_fill(c, seen_until(c), ls);
 	output__summary(c->o->out, c->o->format, &s);
 	free(ls);
 }
@@ -1679,6 +1689,10 @@ void collector__tick(struct collector *c, unsigned long ticks)
  */
 static void collector_quiesce(struct collector *c)
 {
+	/* detaching takes a while (uprobes wait for SRCU): the loop that gets
+	 * back to its selector meanwhile is not seen to, and must not be
+	 * reported as a stall growing until the final read */
+	c->watched_until = clock__mono();
 	links_destroy(c);
 	/* a program that began before its detach may still be running:
 	 * MEMBARRIER_CMD_GLOBAL waits an RCU grace period, which outlasts it */

@@ -1104,6 +1104,35 @@ def t_record_cut_short():
         assert any(e["event"] == "stall" for e in events)
 
 
+def t_end_of_run_quiet():
+    """A loop busy with short iterations, watched and then stopped: it gets
+    back to its selector all the time, also while the BPF side is being
+    detached (about a second here), which must not come out as a stall
+    "in progress" at the end."""
+    wl = subprocess.Popen(["/usr/bin/python3.11", "-c",
+                           "import asyncio\n"
+                           "async def main():\n"
+                           "    while True:\n"
+                           "        await asyncio.sleep(0)\n"
+                           "asyncio.run(main())\n"])
+    try:
+        for _ in range(3):
+            probe = subprocess.Popen([PROBE, "-p", str(wl.pid), "-f", "json"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            out = Lines(probe.stdout)
+            assert out.until(lambda l: '"event":"loop"' in l, 10), probe.stderr.read()
+            time.sleep(0.5)
+            probe.send_signal(signal.SIGINT)
+            ev = [json.loads(l) for l in out.rest(10) if l.strip()]
+            assert probe.wait(10) == 0, probe.stderr.read()
+            stalls = [e for e in ev if e["event"] == "stall"]
+            assert not stalls, stalls
+            assert ev[-1]["event"] == "summary", ev[-1]
+    finally:
+        wl.kill()
+        wl.wait()
+
+
 def t_record_progress():
     """On a terminal, record shows how far it is and what it found."""
     if not shutil.which("script"):
@@ -1172,7 +1201,8 @@ def t_record_bad_files():
 
 
 GLOBAL = [t_cli_help, t_record_report, t_record_bad_files,
-          t_top, t_live_formats, t_record_cut_short, t_record_progress]
+          t_top, t_live_formats, t_record_cut_short, t_record_progress,
+          t_end_of_run_quiet]
 
 
 def main():
