@@ -977,12 +977,6 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-/*
- * A loop that hangs never gets back to its selector, so the BPF side never
- * sees the iteration end.  Report what is still going on: periodically
- * once it has lasted a second (@final false), and at the end of the run
- * whatever is over its threshold (@final true).
- */
 /* Now, or when the BPF side stopped watching: a loop that got back to its
  * selector after that still looks busy in the map. */
 static double seen_until(const struct collector *c)
@@ -990,6 +984,12 @@ static double seen_until(const struct collector *c)
 	return c->watched_until ? c->watched_until : clock__mono();
 }
 
+/*
+ * A loop that hangs never gets back to its selector, so the BPF side never
+ * sees the iteration end.  Report what is still going on: periodically
+ * once it has lasted a second (@final false), and at the end of the run
+ * whatever is over its threshold (@final true).
+ */
 static void loops_watch(struct collector *c, bool final)
 {
 	static struct py_frame_info info[AP_MAX_FRAMES];
@@ -1438,6 +1438,13 @@ static void loop_stats_record(struct collector *c)
 	free(ls);
 }
 
+/* The hygiene kinds looked for: long_await, the last, only when watched
+ * (--await-threshold); one not looked for has no count, rather than a 0. */
+static int hygiene_kinds(const struct collector *c)
+{
+	return c->watch ? AP_HY_KINDS : AP_HY_LONG_AWAIT;
+}
+
 static void summary_print(struct collector *c, double end)
 {
 	struct ap_loop_summary *ls = calloc(AP_MAX_LOOPS, sizeof(*ls));
@@ -1465,8 +1472,7 @@ static void summary_print(struct collector *c, double end)
 
 	if (c->hygiene && !c->execd) {
 		hygiene_counts(c, hygiene, fds);
-		/* long_await last: not counted when not looked for */
-		s.nhygiene = c->watch ? AP_HY_KINDS : AP_HY_LONG_AWAIT;
+		s.nhygiene = hygiene_kinds(c);
 	}
 
 	if (c->execd)
@@ -1689,7 +1695,7 @@ void collector__tick(struct collector *c, unsigned long ticks)
  */
 static void collector_quiesce(struct collector *c)
 {
-	/* detaching takes a while (uprobes wait for SRCU): the loop that gets
+	/* detaching takes a while (about a second here): a loop that gets
 	 * back to its selector meanwhile is not seen to, and must not be
 	 * reported as a stall growing until the final read */
 	c->watched_until = clock__mono();
@@ -1766,7 +1772,7 @@ void collector__metrics(struct collector *c, struct ap_target_metrics *m)
 		.events_lost = events_lost(c),
 	};
 	hygiene_counts(c, m->hygiene, m->fds);
-	m->nhygiene = c->watch ? AP_HY_KINDS : AP_HY_LONG_AWAIT;
+	m->nhygiene = hygiene_kinds(c);
 	if (!churn__counts(c->churn, &tc)) {
 		m->tasks_known = 1;
 		m->tasks_alive = tc.alive;
