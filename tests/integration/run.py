@@ -1120,7 +1120,9 @@ def t_end_of_run_quiet():
             probe = subprocess.Popen([PROBE, "-p", str(wl.pid), "-f", "json"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             out = Lines(probe.stdout)
-            assert out.until(lambda l: '"event":"loop"' in l, 10), probe.stderr.read()
+            if not out.until(lambda l: '"event":"loop"' in l, 10):
+                probe.kill()
+                raise AssertionError("no loop event within 10 s: " + probe.communicate()[1])
             time.sleep(0.5)
             probe.send_signal(signal.SIGINT)
             ev = [json.loads(l) for l in out.rest(10) if l.strip()]
