@@ -52,6 +52,18 @@ const volatile __u64 sample_period_ns = 5000000ULL;
 const volatile __u64 tick_min_ns = 3000000ULL;
 const volatile struct ap_py_walk py = {};
 
+/*
+ * Set by userspace when a run ends: from then on no program changes a
+ * thing, so the run's last reads see a settled state at once (detaching
+ * takes the better part of a second).
+ */
+volatile __u32 stopped = 0;
+
+static __always_inline bool is_target(__u32 tgid)
+{
+	return tgid == targ_tgid && !stopped;
+}
+
 /* the GIL state of the target's main interpreter: a futex wait inside it
  * is a GIL wait; last_holder says who had it */
 const volatile __u64 gil_lo = 0;
@@ -614,7 +626,7 @@ static __always_inline int selector_enter(long nr, int fd)
 	__u32 tid = (__u32)id, kind = selector_kind(nr);
 	struct ap_loop *l;
 
-	if (id >> 32 != targ_tgid)
+	if (!is_target(id >> 32))
 		return 0;
 	now = bpf_ktime_get_ns();
 	l = loop_get(tid, kind, fd, now);
@@ -670,8 +682,7 @@ SELECTOR_PROBES(pselect6, nr_pselect6)
 SEC("raw_tp/sys_enter")
 int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 {
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid ||
-	    !is_selector_nr(id))
+	if (!is_target(bpf_get_current_pid_tgid() >> 32) || !is_selector_nr(id))
 		return 0;
 	return selector_enter(id, (int)BPF_CORE_READ(regs, di));
 }
@@ -707,7 +718,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	long nr;
 	int fd;
 
-	if (next_tgid == targ_tgid) {
+	if (is_target(next_tgid)) {
 		tid = BPF_CORE_READ(next, pid);
 		l = bpf_map_lookup_elem(&loops, &tid);
 		if (l && l->sel_sleep) {
@@ -734,7 +745,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		}
 	}
 
-	if (preempt || prev_tgid != targ_tgid)
+	if (preempt || !is_target(prev_tgid))
 		return 0;
 	if (task_state(prev) == 0) /* TASK_RUNNING: yielded, not blocked */
 		return 0;
@@ -839,7 +850,7 @@ static __always_inline int loop_sample(__u64 cpu_ns, bool user)
 	struct ap_loop *l;
 	int collecting = 0;
 
-	if (id >> 32 != targ_tgid)
+	if (!is_target(id >> 32))
 		return 0;
 	l = bpf_map_lookup_elem(&loops, &tid);
 	if (!l || l->ignored || !l->busy_start)
@@ -901,7 +912,7 @@ int on_watch(struct bpf_perf_event_data *ctx)
 {
 	__u64 addr = ctx->addr, *n;
 
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	n = bpf_map_lookup_elem(&watch_hits, &addr);
 	if (n)
@@ -924,7 +935,7 @@ static __always_inline int on_tick(void)
 	struct pt_regs *regs;
 	struct ap_loop *l;
 
-	if (id >> 32 != targ_tgid)
+	if (!is_target(id >> 32))
 		return 0;
 	l = bpf_map_lookup_elem(&loops, &tid);
 	if (!l || l->ignored || !l->busy_start)
@@ -966,7 +977,7 @@ static __always_inline int on_exec(struct task_struct *p)
 {
 	struct ap_event *e;
 
-	if (BPF_CORE_READ(p, tgid) != targ_tgid)
+	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	e = event_get(AP_EV_EXEC, BPF_CORE_READ(p, pid), bpf_ktime_get_ns());
 	if (e)
@@ -1003,7 +1014,7 @@ int BPF_KPROBE(on_unawaited, void *coro)
 	__u32 tid = (__u32)id;
 	struct ap_event *e;
 
-	if (id >> 32 != targ_tgid)
+	if (!is_target(id >> 32))
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (!rate_ok(RATE_UNAWAITED, now, AP_UNAWAITED_PER_S,
@@ -1089,7 +1100,7 @@ static __always_inline int fin_report(struct pt_regs *ctx, __u32 kind)
 	struct ap_event *e;
 	int i, t = 0;
 
-	if (id >> 32 != targ_tgid || !fin.fut_state)
+	if (!is_target(id >> 32) || !fin.fut_state)
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (!rate_ok(kind == AP_FIN_PENDING ? RATE_PENDING : RATE_UNRETRIEVED,
@@ -1161,7 +1172,7 @@ int BPF_USDT(on_gc_start, int generation)
 	__u32 tid = (__u32)id;
 	struct ap_loop *l;
 
-	if (id >> 32 != targ_tgid)
+	if (!is_target(id >> 32))
 		return 0;
 	l = bpf_map_lookup_elem(&loops, &tid);
 	if (!l)
@@ -1179,7 +1190,7 @@ int BPF_USDT(on_gc_done, long collected)
 	__u32 tid = (__u32)id, gen;
 	struct ap_loop *l;
 
-	if (id >> 32 != targ_tgid)
+	if (!is_target(id >> 32))
 		return 0;
 	l = bpf_map_lookup_elem(&loops, &tid);
 	if (!l || !l->gc_start)

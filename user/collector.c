@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1488,23 +1489,98 @@ static void summary_print(struct collector *c, double end)
 	free(ls);
 }
 
+/*
+ * Links to destroy together.  Closing a tracepoint's or a probe's perf
+ * event waits for an RCU grace period (about 0.1 s here): one after
+ * another, a run's links took a second to go.  Closed side by side, by a
+ * few threads, their grace periods overlap.
+ */
+#define LINK_THREADS 16
+
+struct link_batch {
+	struct bpf_link **slot[AP_MAX_LOOPS + 64];
+	int n;
+	int stride; /* thread k destroys slots k, k + stride, ... */
+};
+
+struct link_worker {
+	struct link_batch *b;
+	int first;
+};
+
+static void link_batch_add(struct link_batch *b, struct bpf_link **slot)
+{
+	if (!*slot)
+		return;
+	if (b->n < (int)(sizeof(b->slot) / sizeof(b->slot[0]))) {
+		b->slot[b->n++] = slot;
+		return;
+	}
+	bpf_link__destroy(*slot);
+	*slot = NULL;
+}
+
+static void *link_worker_run(void *arg)
+{
+	const struct link_worker *w = arg;
+
+	for (int i = w->first; i < w->b->n; i += w->b->stride) {
+		bpf_link__destroy(*w->b->slot[i]);
+		*w->b->slot[i] = NULL;
+	}
+	return NULL;
+}
+
+/* the links in @serial are destroyed meanwhile by the calling thread */
+static void link_batch_destroy(struct link_batch *b, struct bpf_link **serial[],
+			       int nserial)
+{
+	struct link_worker w[LINK_THREADS];
+	pthread_t th[LINK_THREADS];
+	bool started[LINK_THREADS];
+
+	b->stride = b->n < LINK_THREADS ? b->n : LINK_THREADS;
+	for (int k = 0; k < b->stride; k++) {
+		w[k] = (struct link_worker){ .b = b, .first = k };
+		started[k] =
+			!pthread_create(&th[k], NULL, link_worker_run, &w[k]);
+	}
+	for (int i = 0; i < nserial; i++) {
+		bpf_link__destroy(*serial[i]);
+		*serial[i] = NULL;
+	}
+	for (int k = 0; k < b->stride; k++) {
+		if (started[k])
+			pthread_join(th[k], NULL);
+		else /* no thread to spare: this one does its share */
+			link_worker_run(&w[k]);
+	}
+	b->n = 0;
+}
+
 /* Every BPF program detached but the watchpoints' (watch__free's). */
 static void links_destroy(struct collector *c)
 {
-	if (c->skel)
-		asyncprobe_bpf__detach(c->skel);
-	for (int i = 0; i < c->nloops; i++) {
-		/* the link owns the event's fd: destroying it closes that */
-		bpf_link__destroy(c->loops[i].perf_link);
-		c->loops[i].perf_link = NULL;
+	const struct bpf_object_skeleton *sk =
+		c->skel ? c->skel->skeleton : NULL;
+	/* USDT links share their object's bookkeeping: one at a time */
+	struct bpf_link **usdt[] = { &c->gc_links[0], &c->gc_links[1] };
+	struct link_batch b = { .n = 0 };
+
+	for (int i = 0; sk && i < sk->prog_cnt; i++) {
+		const struct bpf_prog_skeleton *ps =
+			(const void *)((const char *)sk->progs +
+				       (size_t)i * sk->prog_skel_sz);
+
+		link_batch_add(&b, ps->link);
 	}
-	for (int i = 0; i < 2; i++) {
-		bpf_link__destroy(c->gc_links[i]);
-		bpf_link__destroy(c->fin_links[i]);
-		c->gc_links[i] = c->fin_links[i] = NULL;
-	}
-	bpf_link__destroy(c->unawaited_link);
-	c->unawaited_link = NULL;
+	/* a sampler's link owns its perf event's fd: this closes that */
+	for (int i = 0; i < c->nloops; i++)
+		link_batch_add(&b, &c->loops[i].perf_link);
+	for (int i = 0; i < 2; i++)
+		link_batch_add(&b, &c->fin_links[i]);
+	link_batch_add(&b, &c->unawaited_link);
+	link_batch_destroy(&b, usdt, 2);
 }
 
 void collector__free(struct collector *c)
@@ -1690,17 +1766,23 @@ void collector__tick(struct collector *c, unsigned long ticks)
 
 /*
  * Stop the BPF side before the run's last reads.  It goes on closing
- * iterations and calls until detached: one closed between the ring's last
- * drain and the read of its loop would be in neither, and be lost.
+ * iterations and calls until stopped: one closed between the ring's last
+ * drain and the read of its loop would be in neither, and be lost.  The
+ * programs are told to stop (the links go later, in collector__free:
+ * closing them takes the better part of a second, which a user's Ctrl-C
+ * should not wait for); without a writable .bss they are detached.
  */
 static void collector_quiesce(struct collector *c)
 {
-	/* detaching takes a while (about a second here): a loop that gets
-	 * back to its selector meanwhile is not seen to, and must not be
-	 * reported as a stall growing until the final read */
+	/* a loop that gets back to its selector from now on is not seen
+	 * to, and must not be reported as a stall growing until the final
+	 * read */
 	c->watched_until = clock__mono();
-	links_destroy(c);
-	/* a program that began before its detach may still be running:
+	if (c->skel && c->skel->bss)
+		c->skel->bss->stopped = 1;
+	else
+		links_destroy(c);
+	/* a program that began before that may still be running:
 	 * MEMBARRIER_CMD_GLOBAL waits an RCU grace period, which outlasts it */
 	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
 		usleep(20000);
