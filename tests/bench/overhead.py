@@ -29,17 +29,21 @@ its finding printed, and events lost.  Then the budget, line by line.
 Usage: overhead.py [--rounds N] [--seconds S] [--pairs P] [--variants a,b]
                    [--configs a,b] [--markdown FILE] [--pool]
        overhead.py --twin PAIRS [--seconds S] [--variants a,b] [--pool] [--solo P]
-       (--solo: default 10 after --pairs, none after --twin)
+                   [--tracing P]
+       (--solo: default 10 after --pairs, none after --twin; --tracing: as --solo
+       where asyncprobe's selector hook is a syscall tracepoint, else none)
 
 --twin measures only asyncprobe's cost to its target (throughput and p99
 latency), but to a few tenths of a percent where the runs above scatter by
 several percent (baseline-again shows by how much): two equal services
 share CPU 0, so that whatever the machine does affects both (see twin()).
 After the rounds, P twin pairs per variant (default 24) are what the
-budget's throughput and p99 lines are judged on, less the most that
-asyncprobe's machine-wide part (its BPF programs, the syscall tracing path
-every task takes while a syscall tracepoint is on) can take from the
-target's CPU.
+budget's throughput and p99 lines are judged on, less what the twin pays as
+much as the target: above all the syscall tracing path, which every task
+takes while a syscall tracepoint is on (asyncprobe's selector hook on a
+kernel without fentry and kprobes), measured (--tracing P) on one service
+alone with an ftrace syscall event that nothing triggers enabled and
+disabled in asyncprobe's place.
 Then (--solo P, default 10) P pairs on one service alone, each watched
 segment between unwatched ones: coarser, but it sees a cost that falls on
 the target's CPU as a whole, which the twins share and so cannot see (armed
@@ -413,7 +417,7 @@ def twin(variant, pairs, seconds):
     its twin, against the mean of the unwatched segments either side (so
     that a drift between the two services cancels as well).  What asyncprobe
     costs the whole machine (its tracepoints fire for the twin too) is not
-    in this figure: see syscall_added_ns()."""
+    in this figure: see tracing_path() and syscall_added_ns()."""
     a, b = Service(variant), Service(variant)
     out = []
 
@@ -450,28 +454,66 @@ def twin(variant, pairs, seconds):
     return out
 
 
-def solo(variant, pairs, seconds):
-    """The twin cannot see a cost that falls on the target's CPU as a whole
-    (both twins pay it): armed debug registers did that, 5-7% in a VM.  So
-    also one service alone on TARGET_CPU, each watched segment between
-    unwatched ones of the same process (their geometric mean): coarser
-    (segments scatter by ~4%), but a cost of that size shows.  The
-    throughput ratios, one per pair."""
+def bracketed(variant, pairs, seconds, on, off):
+    """One service alone on TARGET_CPU, each segment with @on() done (undone
+    by @off(its result)) between segments without, of the same process:
+    the ratio of its throughput to the geometric mean of theirs, one per
+    pair.  Coarser than the twin (segments scatter by ~4%), but it sees
+    what falls on the target's CPU as a whole."""
     svc = Service(variant)
     out = []
     try:
         wrk(svc.port, 2, False)  # warm-up
         before = wrk(svc.port, seconds)[0]
         for _ in range(pairs):
-            prof, _ = attached([PROBE, "-p", str(svc.pid)])
-            on = wrk(svc.port, seconds)[0]
-            prof.stop()
+            handle = on(svc)
+            try:
+                during = wrk(svc.port, seconds)[0]
+            finally:
+                off(handle)
             after = wrk(svc.port, seconds)[0]
-            out.append(on / math.sqrt(before * after))
+            out.append(during / math.sqrt(before * after))
             before = after
     finally:
         svc.stop()
     return out
+
+
+def solo(variant, pairs, seconds):
+    """The twin cannot see a cost that falls on the target's CPU as a whole
+    (both twins pay it): armed debug registers did that, 5-7% in a VM, and
+    so does the syscall tracing path (tracing_path()).  So also asyncprobe
+    watching one service alone, bracketed."""
+    return bracketed(variant, pairs, seconds,
+                     lambda svc: attached([PROBE, "-p", str(svc.pid)])[0],
+                     lambda prof: prof.stop())
+
+
+# an ftrace event on a syscall the services never make
+TRACING_EVENT = "/sys/kernel/tracing/events/syscalls/sys_enter_getppid/enable"
+
+
+def tracing_hooked():
+    """Whether asyncprobe's selector hook is a syscall tracepoint here (a
+    kernel without fentry and kprobes): while one is on, every syscall of
+    every task takes the kernel's syscall tracing path."""
+    r = subprocess.run([PROBE, "check"], capture_output=True, text=True)
+    m = re.search(r"it uses ([^\n]*)", r.stdout + r.stderr)
+    return bool(m) and ("syscall tracepoints" in m.group(1) or "sys_enter" in m.group(1))
+
+
+def tracing_path(variant, pairs, seconds):
+    """What the syscall tracing path by itself costs the service: bracketed
+    pairs with an ftrace syscall event that nothing triggers enabled
+    instead of asyncprobe (it turns the path on for every task as
+    asyncprobe's tracepoints do).  Both twins pay it, so the twin cannot
+    see it, and a tight getppid loop underrates it (syscall_added_ns(): 8 ns
+    a syscall here, where the syscalls service pays ~40 ns)."""
+    def toggle(value):
+        with open(TRACING_EVENT, "w") as f:
+            f.write(value)
+    return bracketed(variant, pairs, seconds, lambda svc: toggle("1"),
+                     lambda _: toggle("0"))
 
 
 def syscall_added_ns(rounds=3):
@@ -663,7 +705,7 @@ def fmt(x, spec, none="-"):
 
 
 def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_ns=0.0,
-           alone=None):
+           alone=None, tracing=None):
     """The tables and the budget.  @precise: variant -> the twin
     measurement's (median, q1, q3) of throughput and of p99 ratios; where
     given, the budget's throughput and p99 lines are judged on it (the
@@ -716,19 +758,32 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                 both = cpu + bpf if cpu is not None and bpf is not None else None
                 if v in precise:
                     # the twin's figure, less what its twin pays as much
-                    # as it does and so cancels out of it: what every
-                    # syscall costs while asyncprobe watches anyone (the
-                    # tracing path and the syscall programs' early exit),
-                    # and the sched_switch program's runs for the
-                    # target's switches (their mean, the target's
-                    # costlier runs included)
+                    # as it does and so cancels out of it: the syscall
+                    # tracing path every task takes while asyncprobe
+                    # watches anyone (measured on the service by itself
+                    # when the hook is a syscall tracepoint; else the
+                    # tight loop's ns a syscall, with the syscall
+                    # programs' early exit), and the sched_switch
+                    # program's runs for the target's switches (their
+                    # mean, the target's costlier runs included)
                     t_thr, t_p99, _, _ = precise[v]
                     sw_rate = med(r.switches for r in rs) or 0
                     sw_ns = med(r.switch_ns for r in rs) or 0
-                    wide = (syscall_ns * (sys_rate or 0) + sw_ns * sw_rate) / 1e9
-                    wide_parts.append((v, sys_rate or 0, sw_rate, sw_ns))
-                    thr = t_thr[0] * (1 - wide)
-                    lo, hi = (x * (1 - wide) for x in t_thr[3])
+                    tr_path = (tracing or {}).get(v)
+                    if tr_path:
+                        # a cost, never a gain: a ratio above 1 is scatter
+                        path = min(statistics.median(tr_path), 1.0)
+                        path_lo, path_hi = (min(x, 1.0) for x in median_ci(tr_path))
+                        path_part = 1 - path
+                    else:
+                        path = path_lo = path_hi = 1 - syscall_ns * (sys_rate or 0) / 1e9
+                        path_part = 1 - path
+                    sw_part = sw_ns * sw_rate / 1e9
+                    wide = path_part + sw_part
+                    wide_parts.append((v, sys_rate or 0, sw_rate, sw_ns, tr_path))
+                    thr = t_thr[0] * path * (1 - sw_part)
+                    lo = t_thr[3][0] * path_lo * (1 - sw_part)
+                    hi = t_thr[3][1] * path_hi * (1 - sw_part)
                     plo, phi = t_p99[3]
                     # alone: a cost the twin cannot see fails the line
                     # when its 99% interval (of 5 pairs or more) is wholly
@@ -794,11 +849,23 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                  "" if all(x[3] == 1 for x in precise.values()) else " in %s runs pooled" %
                  "/".join(str(x[3]) for x in precise.values())))
             p("what the twin pays as much as the target and so cancels out of their ratio:")
-            p("%.1f ns more per syscall of any process while asyncprobe watches, and the" % syscall_ns)
-            p("sched_switch program's mean run for each of the target's switches in and out:")
-            for v, sr, swr, swn in wide_parts:
-                p("  %-8s %9s syscalls/s, %7s switches/s x %.0f ns" % (
-                    v, fmt(sr, ",.0f"), fmt(swr, ",.0f"), swn))
+            if tracing:
+                p("the syscall tracing path, which every task takes while asyncprobe's syscall")
+                p("tracepoints are on: one service by itself with an ftrace syscall event that")
+                p("nothing triggers enabled in place of asyncprobe, bracketed like \"alone\"")
+                p("(median, 95% CI); and the sched_switch program's mean run for each of the")
+                p("target's switches in and out:")
+            else:
+                p("%.1f ns more per syscall of any process while asyncprobe watches, and the"
+                  % syscall_ns)
+                p("sched_switch program's mean run for each of the target's switches in and out:")
+            for v, sr, swr, swn, trp in wide_parts:
+                path = ""
+                if trp:
+                    path = "; tracing path %.3f [%.3f..%.3f] over %d pairs" % (
+                        (statistics.median(trp),) + median_ci(trp) + (len(trp),))
+                p("  %-8s %9s syscalls/s, %7s switches/s x %.0f ns%s" % (
+                    v, fmt(sr, ",.0f"), fmt(swr, ",.0f"), swn, path))
             if alone:
                 p("\"alone\": %s pairs on one service by itself, each watched segment between"
                   % "/".join(str(len(x)) for x in alone.values()))
@@ -832,6 +899,12 @@ def main():
                     help="after the twin pairs, PAIRS watched/unwatched pairs on one "
                     "service alone: what the twin cannot see (0: none; default 10 "
                     "after --pairs, none after --twin)")
+    ap.add_argument("--tracing", type=int, metavar="PAIRS", default=None,
+                    help="after the twin pairs, PAIRS pairs on one service alone with "
+                    "the kernel's syscall tracing path on and off (an ftrace event in "
+                    "asyncprobe's place): what asyncprobe's syscall tracepoints cost "
+                    "every task, which the twin cannot see (default: as --solo where "
+                    "asyncprobe's selector hook is a syscall tracepoint, else 0)")
     ap.add_argument("--pool", action="store_true",
                     help="judge the twin figures on the pairs of every run of this "
                     "build so far (kept in .output/bench/twin-pairs.jsonl), this one "
@@ -867,6 +940,8 @@ def main():
             print("overhead: no Austin, left out: " + r.stderr.strip(), file=sys.stderr)
             configs.remove("austin")
     ensure_tracefs()
+    if a.tracing is None:
+        a.tracing = a.solo if tracing_hooked() else 0
     os.makedirs(os.path.join(ROOT, ".output", "bench"), exist_ok=True)
     global BUILD
     BUILD = build_id()
@@ -890,6 +965,12 @@ def main():
                       "service by itself; 99%% CI of the median %.3f..%.3f)" % (
                           (v,) + spread_of(rs) + (len(rs),) + median_ci(rs, level=0.99)),
                       flush=True)
+            if a.tracing > 0:
+                rs = tracing_path(v, a.tracing, a.seconds)
+                print("  %-8s tracing    median %.3f  (quartiles %.3f..%.3f, %d pairs on one "
+                      "service by itself, an ftrace syscall event on instead of asyncprobe; "
+                      "95%% CI of the median %.3f..%.3f)" % (
+                          (v,) + spread_of(rs) + (len(rs),) + median_ci(rs)), flush=True)
         return
     runs = []
     same = [c for c in configs if c != "asyncio-debug"]
@@ -918,7 +999,7 @@ def main():
             finally:
                 if svc:
                     svc.stop()
-    precise, alone, syscall_ns = {}, {}, 0.0
+    precise, alone, tracing, syscall_ns = {}, {}, {}, 0.0
     if a.pairs > 0 and "asyncprobe" in configs:
         for v in variants:
             print("  twin services %-8s %d pairs" % (v, a.pairs), file=sys.stderr, flush=True)
@@ -929,8 +1010,13 @@ def main():
                 print("  one service alone %-8s %d pairs" % (v, a.solo), file=sys.stderr,
                       flush=True)
                 alone[v] = solo(v, a.solo, a.seconds)
+            if a.tracing > 0:
+                print("  syscall tracing path %-8s %d pairs" % (v, a.tracing), file=sys.stderr,
+                      flush=True)
+                tracing[v] = tracing_path(v, a.tracing, a.seconds)
         syscall_ns = syscall_added_ns()
-    report(runs, variants, configs, a.rounds, a.seconds, a.markdown, precise, syscall_ns, alone)
+    report(runs, variants, configs, a.rounds, a.seconds, a.markdown, precise, syscall_ns, alone,
+           tracing)
 
 
 if __name__ == "__main__":
