@@ -1490,10 +1490,11 @@ static void summary_print(struct collector *c, double end)
 }
 
 /*
- * Links to destroy together.  Closing a tracepoint's or a probe's perf
- * event waits for an RCU grace period (about 0.1 s here): one after
- * another, a run's links took a second to go.  Closed side by side, by a
- * few threads, their grace periods overlap.
+ * Links to destroy together.  Closing a link's perf event waits for RCU
+ * grace periods (70-140 ms here): one after another, a run's links took
+ * ~0.9 s to go.  Closed by a few threads side by side, the waits overlap
+ * where the kernel lets them (it closes tracepoint events one at a time
+ * all the same): ~0.65 s.
  */
 #define LINK_THREADS 16
 
