@@ -195,7 +195,7 @@ bench: deps $(BIN)
 	$(Q)tests/bench/task_cost.sh
 
 bench-smoke: deps $(BIN)
-	$(Q)tests/bench/overhead.py --rounds 1 --seconds 1 --pairs 1 --solo 1 \
+	$(Q)tests/bench/overhead.py --rounds 1 --seconds 1 --pairs 1 --solo 1 --tracing 1 \
 		--configs baseline,asyncprobe,asyncprobe-all
 	$(Q)ROUNDS=1 tests/bench/syscall_cost.sh
 	$(Q)ROUNDS=1 SECONDS_EACH=1 tests/bench/task_cost.sh

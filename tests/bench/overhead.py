@@ -30,8 +30,8 @@ Usage: overhead.py [--rounds N] [--seconds S] [--pairs P] [--variants a,b]
                    [--configs a,b] [--markdown FILE] [--pool]
        overhead.py --twin PAIRS [--seconds S] [--variants a,b] [--pool] [--solo P]
                    [--tracing P]
-       (--solo: default 10 after --pairs, none after --twin; --tracing: as --solo
-       where asyncprobe's selector hook is a syscall tracepoint, else none)
+       (--solo, --tracing: default 10 after --pairs, none after --twin; --tracing
+       none where asyncprobe's selector hook is not a syscall tracepoint)
 
 --twin measures only asyncprobe's cost to its target (throughput and p99
 latency), but to a few tenths of a percent where the runs above scatter by
@@ -903,8 +903,9 @@ def main():
                     help="after the twin pairs, PAIRS pairs on one service alone with "
                     "the kernel's syscall tracing path on and off (an ftrace event in "
                     "asyncprobe's place): what asyncprobe's syscall tracepoints cost "
-                    "every task, which the twin cannot see (default: as --solo where "
-                    "asyncprobe's selector hook is a syscall tracepoint, else 0)")
+                    "every task, which the twin cannot see (default 10 after --pairs, none "
+                    "after --twin; none where asyncprobe's selector hook is not a syscall "
+                    "tracepoint)")
     ap.add_argument("--pool", action="store_true",
                     help="judge the twin figures on the pairs of every run of this "
                     "build so far (kept in .output/bench/twin-pairs.jsonl), this one "
@@ -941,7 +942,7 @@ def main():
             configs.remove("austin")
     ensure_tracefs()
     if a.tracing is None:
-        a.tracing = a.solo if tracing_hooked() else 0
+        a.tracing = (0 if a.twin else 10) if tracing_hooked() else 0
     os.makedirs(os.path.join(ROOT, ".output", "bench"), exist_ok=True)
     global BUILD
     BUILD = build_id()
