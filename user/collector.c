@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <linux/perf_event.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1490,98 +1489,27 @@ static void summary_print(struct collector *c, double end)
 }
 
 /*
- * Links to destroy together.  Closing a link's perf event waits for RCU
- * grace periods (70-140 ms here): one after another, a run's links took
- * ~0.9 s to go.  Closed by a few threads side by side, the waits overlap
- * where the kernel lets them (it closes tracepoint events one at a time
- * all the same): ~0.65 s.
+ * Every BPF program detached but the watchpoints' (watch__free's).  It
+ * takes the better part of a second (the kernel closes each tracepoint's
+ * perf event after a grace period, one at a time): a run ends by stopping
+ * the programs (collector_quiesce) and detaches after its summary.
  */
-#define LINK_THREADS 16
-
-struct link_batch {
-	struct bpf_link **slot[AP_MAX_LOOPS + 64];
-	int n;
-	int stride; /* thread k destroys slots k, k + stride, ... */
-};
-
-struct link_worker {
-	struct link_batch *b;
-	int first;
-};
-
-static void link_batch_add(struct link_batch *b, struct bpf_link **slot)
-{
-	if (!*slot)
-		return;
-	if (b->n < (int)(sizeof(b->slot) / sizeof(b->slot[0]))) {
-		b->slot[b->n++] = slot;
-		return;
-	}
-	bpf_link__destroy(*slot);
-	*slot = NULL;
-}
-
-static void *link_worker_run(void *arg)
-{
-	const struct link_worker *w = arg;
-
-	for (int i = w->first; i < w->b->n; i += w->b->stride) {
-		bpf_link__destroy(*w->b->slot[i]);
-		*w->b->slot[i] = NULL;
-	}
-	return NULL;
-}
-
-/* the links in @serial are destroyed meanwhile by the calling thread */
-static void link_batch_destroy(struct link_batch *b, struct bpf_link **serial[],
-			       int nserial)
-{
-	struct link_worker w[LINK_THREADS];
-	pthread_t th[LINK_THREADS];
-	bool started[LINK_THREADS];
-
-	b->stride = b->n < LINK_THREADS ? b->n : LINK_THREADS;
-	for (int k = 0; k < b->stride; k++) {
-		w[k] = (struct link_worker){ .b = b, .first = k };
-		started[k] =
-			!pthread_create(&th[k], NULL, link_worker_run, &w[k]);
-	}
-	for (int i = 0; i < nserial; i++) {
-		bpf_link__destroy(*serial[i]);
-		*serial[i] = NULL;
-	}
-	for (int k = 0; k < b->stride; k++) {
-		if (started[k])
-			pthread_join(th[k], NULL);
-		else /* no thread to spare: this one does its share */
-			link_worker_run(&w[k]);
-	}
-	b->n = 0;
-}
-
-/* Every BPF program detached but the watchpoints' (watch__free's). */
 static void links_destroy(struct collector *c)
 {
-	const struct bpf_object_skeleton *sk =
-		c->skel ? c->skel->skeleton : NULL;
-	/* USDT links share their object's bookkeeping: one at a time */
-	struct bpf_link **usdt[] = { &c->gc_links[0], &c->gc_links[1] };
-	struct link_batch b = { .n = 0 };
-
-	for (int i = 0; sk && i < sk->prog_cnt; i++) {
-		const struct bpf_prog_skeleton *ps =
-			(const void *)((const char *)sk->progs +
-				       (size_t)i * sk->prog_skel_sz);
-
-		link_batch_add(&b, ps->link);
+	if (c->skel)
+		asyncprobe_bpf__detach(c->skel);
+	for (int i = 0; i < c->nloops; i++) {
+		/* the link owns the event's fd: destroying it closes that */
+		bpf_link__destroy(c->loops[i].perf_link);
+		c->loops[i].perf_link = NULL;
 	}
-	/* a sampler's link owns its perf event's fd: this closes that */
-	for (int i = 0; i < c->nloops; i++)
-		link_batch_add(&b, &c->loops[i].perf_link);
-	for (int i = 0; i < 2; i++)
-		link_batch_add(&b, &c->fin_links[i]);
-	link_batch_add(&b, &c->unawaited_link);
-	link_batch_destroy(&b, usdt, 2);
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(c->gc_links[i]);
+		bpf_link__destroy(c->fin_links[i]);
+		c->gc_links[i] = c->fin_links[i] = NULL;
+	}
+	bpf_link__destroy(c->unawaited_link);
+	c->unawaited_link = NULL;
 }
 
 void collector__free(struct collector *c)

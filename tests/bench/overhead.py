@@ -774,12 +774,10 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                         # a cost, never a gain: a ratio above 1 is scatter
                         path = min(statistics.median(tr_path), 1.0)
                         path_lo, path_hi = (min(x, 1.0) for x in median_ci(tr_path))
-                        path_part = 1 - path
                     else:
                         path = path_lo = path_hi = 1 - syscall_ns * (sys_rate or 0) / 1e9
-                        path_part = 1 - path
                     sw_part = sw_ns * sw_rate / 1e9
-                    wide = path_part + sw_part
+                    wide = 1 - path + sw_part
                     wide_parts.append((v, sys_rate or 0, sw_rate, sw_ns, tr_path))
                     thr = t_thr[0] * path * (1 - sw_part)
                     lo = t_thr[3][0] * path_lo * (1 - sw_part)
