@@ -59,6 +59,21 @@ const volatile struct ap_py_walk py = {};
  */
 volatile __u32 stopped = 0;
 
+/*
+ * Odd while the selector hook is attached, so that every selector entry is
+ * seen; userspace bumps it after attaching and before detaching.  Where
+ * the hook costs every syscall on the machine (a syscall tracepoint), it
+ * is attached only now and then, and a loop's own clock times the rest.
+ */
+volatile __u32 hook_epoch = 1;
+/*
+ * What an iteration timed with the hook attached stands for: 1 while it is
+ * attached all along; SELHOOK_PERIOD_S / SELHOOK_WINDOW_S in a window, for
+ * the iterations unseen outside the windows (those shorter than a stall:
+ * the longer ones are timed by the loop's clock there, and count once).
+ */
+volatile __u32 hook_weight = 1;
+
 static __always_inline bool is_target(__u32 tgid)
 {
 	return tgid == targ_tgid && !stopped;
@@ -109,6 +124,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } tstates SEC(".maps");
+
+/* tid -> the loop's own clock, maintained by userspace */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AP_MAX_LOOPS);
+	__type(key, __u32);
+	__type(value, struct ap_clock);
+} clocks SEC(".maps");
 
 /* Python stack captured when a blocking episode began, per tid */
 struct {
@@ -580,31 +603,57 @@ static __always_inline __u32 bucket_of(const __u64 *bounds, __u32 n, __u64 v)
 	return i;
 }
 
-/* The loop is back in its selector at @now: the iteration ends. */
+/* An iteration starts at @now (the loop's selector returned, or will). */
+static __always_inline void iteration_start(struct ap_loop *l, __u64 now)
+{
+	l->busy_start = now;
+	l->start_epoch = hook_epoch;
+	l->clk_bits = 0;
+	l->alive_ns = now;
+}
+
+/*
+ * The loop is back in its selector at @now: the iteration ends.  Timed
+ * with the selector hook attached from its start, it is exact.  Else (the
+ * loop's clock, or a sleep in the selector seen by the scheduler)
+ * iterations unseen between may be merged into it: only a stall that
+ * surely lasted is reported and counted, with @now as its end.
+ */
 static __always_inline void iteration_end(struct ap_loop *l, __u32 tid,
 					  __u64 now)
 {
+	bool exact = (hook_epoch & 1) && l->start_epoch == hook_epoch;
 	struct ap_event *e;
-	__u64 busy;
-	__u32 b;
+	__u64 busy, sure;
+	__u32 b, w;
 
 	episode_end(l, tid, now);
-	if (l->busy_start) {
+	if (l->busy_start && now >= l->busy_start) {
 		busy = now - l->busy_start;
-		l->iterations++;
 		l->busy_ns += busy;
-		if (busy > l->max_busy_ns)
-			l->max_busy_ns = busy;
-		b = bucket_of(lag_bounds, AP_LAG_NBOUNDS, busy);
-		if (b <= AP_LAG_NBOUNDS)
-			l->lag_hist[b]++;
-		if (busy >= stall_ns) {
+		sure = exact ? busy
+		       : l->alive_ns > l->busy_start
+			       ? l->alive_ns - l->busy_start
+			       : 0;
+		/* the lag histogram: what was timed, each standing for w */
+		w = busy >= stall_ns ? 1 : hook_weight;
+		if (exact || sure >= stall_ns) {
+			l->iterations += w;
+			l->lag_sum_ns += busy * w;
+			b = bucket_of(lag_bounds, AP_LAG_NBOUNDS, busy);
+			if (b <= AP_LAG_NBOUNDS)
+				l->lag_hist[b] += w;
+		}
+		if (sure > l->max_busy_ns)
+			l->max_busy_ns = sure;
+		if (busy >= stall_ns && sure >= stall_ns) {
 			l->stalls++;
 			e = event_get(AP_EV_STALL, tid, now);
 			if (e) {
 				e->start_ns = l->busy_start;
 				e->duration_ns = busy;
 				e->iter_seq = l->iter_seq;
+				e->flags = exact ? 0 : AP_F_CLOCKED;
 				if (l->iter_gc_seq == l->iter_seq) {
 					e->gc_ns = l->iter_gc_ns;
 					e->gc_gens = l->iter_gc_gens;
@@ -614,10 +663,78 @@ static __always_inline void iteration_end(struct ap_loop *l, __u32 tid,
 		}
 	}
 	/* until the wait sleeps, the next iteration starts now */
-	l->busy_start = now;
+	iteration_start(l, now);
 	l->iter_seq++;
 	l->sel_entered = 1;
 	l->sel_sleep = 0;
+}
+
+/*
+ * CLOCK_MONOTONIC nanoseconds from a double's bits holding seconds (no
+ * floating point here); 0 for what is no such time (below 1 s, above
+ * 2^40 s, negative, not a number).
+ */
+static __always_inline __u64 mono_ns(__u64 bits)
+{
+	__u64 m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52), frac;
+	__u32 e = (bits >> 52) & 0x7ff, sh;
+
+	if (bits >> 63 || e < 1023 || e >= 1023 + 40)
+		return 0;
+	sh = 1075 - e; /* the value is m / 2^sh, 13 <= sh <= 52 */
+	frac = m & ((1ULL << sh) - 1);
+	if (sh > 32) { /* keep frac * 1e9 within 64 bits */
+		frac >>= sh - 32;
+		sh = 32;
+	}
+	return (m >> (1075 - e)) * 1000000000ULL +
+	       ((frac * 1000000000ULL) >> sh);
+}
+
+/*
+ * Read the loop's own clock, on the loop thread (a timer tick that found
+ * it running, or its switch-out), while the selector hook is detached.
+ * The same value: its iteration still runs.  Another: the loop went
+ * through its selector since, and the running iteration began then.
+ */
+static __always_inline void clock_read(struct ap_loop *l, __u32 tid)
+{
+	__u64 mask = ~(__u64)py.code_ptr_tag_mask, code, p, bits, start, now;
+	struct ap_clock *c;
+
+	if (hook_epoch & 1)
+		return;
+	c = bpf_map_lookup_elem(&clocks, &tid);
+	if (!c)
+		return;
+	if (bpf_probe_read_user(&code, sizeof(code),
+				(void *)(c->frame + py.frame_code)) ||
+	    (code & mask) != c->code ||
+	    bpf_probe_read_user(&p, sizeof(p), (void *)c->slot))
+		return;
+	p &= mask; /* 3.14+: a tagged stack reference */
+	if (!p)	   /* between iterations: the next reading tells */
+		return;
+	if (bpf_probe_read_user(&bits, sizeof(bits),
+				(void *)(p + c->value_off)))
+		return;
+	now = bpf_ktime_get_ns();
+	if (bits == l->clk_bits) {
+		l->alive_ns = now;
+		return;
+	}
+	start = mono_ns(bits);
+	/* not a time of this iteration's: a float freed as it was read */
+	if (!start || start > now || start < l->busy_start)
+		return;
+	if (l->clk_bits) {
+		iteration_end(l, tid, start);
+		l->sel_entered = 0;
+	}
+	/* else the first reading since a wake-up in the selector: the same
+	 * iteration, most likely (if not, one more merged into it) */
+	l->clk_bits = bits;
+	l->alive_ns = now;
 }
 
 static __always_inline int selector_enter(long nr, int fd)
@@ -736,27 +853,50 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 			} else {
 				if (l->busy_start)
 					l->idle_ns += now - l->busy_start;
-				l->busy_start = now;
+				iteration_start(l, now);
 			}
 		} else if (l && l->blk_out) {
+			/* back from a blocking call inside the iteration */
 			now = bpf_ktime_get_ns();
 			l->blk_last_in = now;
 			l->blk_out = 0;
+			l->alive_ns = now;
 		}
 	}
 
-	if (preempt || !is_target(prev_tgid))
-		return 0;
-	if (task_state(prev) == 0) /* TASK_RUNNING: yielded, not blocked */
+	if (!is_target(prev_tgid))
 		return 0;
 	tid = BPF_CORE_READ(prev, pid);
 	l = bpf_map_lookup_elem(&loops, &tid);
-	if (!l || l->ignored || !l->busy_start)
+	/* prev is current here: its memory can be read, its clock too */
+	if (l && !l->ignored && l->busy_start && !l->sel_sleep)
+		clock_read(l, tid);
+	if (preempt)
+		return 0;
+	if (task_state(prev) == 0) /* TASK_RUNNING: yielded, not blocked */
+		return 0;
+	if (l && (l->ignored || !l->busy_start))
 		return 0;
 
-	/* prev is current here: its user registers say which syscall */
+	/* its user registers say which syscall */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	nr = BPF_CORE_READ(regs, orig_ax);
+	if (!l) {
+		/* with the selector hook detached, a new loop shows itself
+		 * by sleeping in its selector: idle from now */
+		if ((hook_epoch & 1) || !is_selector_nr(nr))
+			return 0;
+		if (!now)
+			now = bpf_ktime_get_ns();
+		l = loop_get(tid, selector_kind(nr),
+			     (int)BPF_CORE_READ(regs, di), now);
+		if (!l)
+			return 0;
+		iteration_start(l, now);
+		l->sel_entered = 1;
+		l->sel_sleep = 1;
+		return 0;
+	}
 	if (nr < 0) { /* not in a syscall (page fault): not a blocking call */
 		l->sel_entered = 0;
 		return 0;
@@ -768,7 +908,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		/* no program saw this wait's entry (the kernel can skip a
 		 * tracing program): its iteration ended by now */
 		if (!l->sel_entered) {
-			count(AP_CNT_ENTRY_UNSEEN);
+			if (hook_epoch & 1)
+				count(AP_CNT_ENTRY_UNSEEN);
 			iteration_end(l, tid, now);
 		}
 		l->sel_sleep = 1;
@@ -842,7 +983,7 @@ int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev,
  * A CPU sample of the current thread, if it is a loop thread, standing for
  * @cpu_ns of its CPU time; @user: it was interrupted in user mode.
  */
-static __always_inline int loop_sample(__u64 cpu_ns, bool user)
+static __always_inline int loop_sample(__u64 cpu_ns, bool user, bool read_clock)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now;
 	__u32 tid = (__u32)id;
@@ -855,6 +996,8 @@ static __always_inline int loop_sample(__u64 cpu_ns, bool user)
 	l = bpf_map_lookup_elem(&loops, &tid);
 	if (!l || l->ignored || !l->busy_start)
 		return 0;
+	if (read_clock)
+		clock_read(l, tid);
 	now = bpf_ktime_get_ns();
 	/* back in user mode: any blocking syscall has returned; but a GIL
 	 * wait returns to user mode between its timed waits and goes on */
@@ -899,7 +1042,7 @@ SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
 {
 	/* a user-mode address: interrupted in user mode */
-	return loop_sample(sample_period_ns, (long)ctx->regs.ip >= 0);
+	return loop_sample(sample_period_ns, (long)ctx->regs.ip >= 0, true);
 }
 
 /*
@@ -940,6 +1083,7 @@ static __always_inline int on_tick(void)
 	l = bpf_map_lookup_elem(&loops, &tid);
 	if (!l || l->ignored || !l->busy_start)
 		return 0;
+	clock_read(l, tid);
 	t = bpf_get_current_task_btf();
 	exec = BPF_CORE_READ(t, se.sum_exec_runtime);
 	if (!l->tick_exec_ns || exec < l->tick_exec_ns) {
@@ -954,7 +1098,7 @@ static __always_inline int on_tick(void)
 	 * came from user mode (orig_ax < 0), a syscall's (its number) when
 	 * the thread was in one */
 	regs = (struct pt_regs *)bpf_task_pt_regs(t);
-	return loop_sample(exec, (long)BPF_CORE_READ(regs, orig_ax) < 0);
+	return loop_sample(exec, (long)BPF_CORE_READ(regs, orig_ax) < 0, false);
 }
 
 SEC("tp_btf/local_timer_entry")

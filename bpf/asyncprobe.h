@@ -98,6 +98,10 @@ enum ap_event_flags {
 	AP_F_READ_ERR = 4,  /* a read of target memory failed mid-walk */
 	AP_F_GIL = 8,	    /* a futex wait on the GIL's own lock or cond */
 	AP_F_GC = 16,	    /* sampled while the garbage collector ran */
+	/* a stall timed by the loop's own clock (no selector hook then): its
+	 * end is the next iteration seen, within a timer tick of the real one
+	 */
+	AP_F_CLOCKED = 32,
 };
 
 /*
@@ -114,6 +118,19 @@ struct ap_py_walk {
 	__s32 owner_cstack; /* owner value of C-stack shim frames; -1: none */
 	__u32 code_ptr_tag_mask; /* tag bits of a code pointer, cleared */
 	__u32 instr_size;	 /* 8: a pointer; 4: an int f_lasti (<= 3.10) */
+};
+
+/*
+ * A loop's own clock (symbolizer/pyclock.h), found by userspace: the local
+ * end_time of BaseEventLoop._run_once's frame, a float holding when the
+ * running iteration's callbacks began (CLOCK_MONOTONIC seconds).
+ */
+struct ap_clock {
+	__u64 frame;	 /* _run_once's frame */
+	__u64 code;	 /* its code object: the frame is still _run_once's */
+	__u64 slot;	 /* the local end_time: PyFloatObject *, or NULL */
+	__u32 value_off; /* ob_fval in a float */
+	__u32 pad;
 };
 
 /* What a syscall's fd was when the thread blocked: read in the kernel,
@@ -216,6 +233,7 @@ struct ap_loop {
 	__u64 gc_hist[3][AP_GC_NBOUNDS + 1]; /* pauses by generation, length */
 	/* iterations by busy time (the lag histogram) and their busy sum */
 	__u64 lag_hist[AP_LAG_NBOUNDS + 1];
+	__u64 lag_sum_ns;
 	/* the loop CPU time of the samples skipped by thinning since the
 	 * last kept one, and the iteration they belong to: the next kept
 	 * one stands for them */
@@ -225,6 +243,15 @@ struct ap_loop {
 	__u64 gc_sample_cpu_ns;
 	/* tick sampling: the thread's CPU time at its last sample */
 	__u64 tick_exec_ns;
+	/* hook_epoch when busy_start was set: the iteration was timed from
+	 * selector entry to selector entry if the epoch, odd, is unchanged */
+	__u32 start_epoch;
+	__u32 clk_pad;
+	/* the loop's clock (struct ap_clock) as last read in this iteration:
+	 * a double's bits, 0 when not read since busy_start was set */
+	__u64 clk_bits;
+	/* when the iteration begun at busy_start was last known to run */
+	__u64 alive_ns;
 };
 
 #endif /* ASYNCPROBE_H */

@@ -32,6 +32,7 @@ static const struct py_debug_layout layouts[] = {
 		.frame_executable = 240,
 		.frame_instr_ptr = 248,
 		.frame_owner = 264,
+		.frame_localsplus = 256,
 		.code_size = 272,
 		.code_filename = 280,
 		.code_name = 288,
@@ -39,6 +40,10 @@ static const struct py_debug_layout layouts[] = {
 		.code_linetable = 304,
 		.code_firstlineno = 312,
 		.code_adaptive = 344,
+		.code_localsplusnames = 328,
+		.tuple_size = 416,
+		.tuple_items = 408,
+		.float_value = 480,
 		.pyobject_ob_type = 360,
 		.bytes_ob_size = 520,
 		.bytes_ob_sval = 528,
@@ -77,6 +82,7 @@ static const struct py_debug_layout layouts[] = {
 		.frame_executable = 264,
 		.frame_instr_ptr = 272,
 		.frame_owner = 288,
+		.frame_localsplus = 280,
 		.code_size = 312,
 		.code_filename = 320,
 		.code_name = 328,
@@ -84,6 +90,10 @@ static const struct py_debug_layout layouts[] = {
 		.code_linetable = 344,
 		.code_firstlineno = 352,
 		.code_adaptive = 384,
+		.code_localsplusnames = 368,
+		.tuple_size = 464,
+		.tuple_items = 456,
+		.float_value = 560,
 		.pyobject_ob_type = 408,
 		.bytes_ob_size = 600,
 		.bytes_ob_sval = 608,
@@ -122,6 +132,7 @@ static const struct py_debug_layout layouts[] = {
 		.frame_executable = 328,
 		.frame_instr_ptr = 336,
 		.frame_owner = 352,
+		.frame_localsplus = 344,
 		.code_size = 376,
 		.code_filename = 384,
 		.code_name = 392,
@@ -129,6 +140,10 @@ static const struct py_debug_layout layouts[] = {
 		.code_linetable = 408,
 		.code_firstlineno = 416,
 		.code_adaptive = 448,
+		.code_localsplusnames = 432,
+		.tuple_size = 560,
+		.tuple_items = 552,
+		.float_value = 656,
 		.pyobject_ob_type = 472,
 		.bytes_ob_size = 696,
 		.bytes_ob_sval = 704,
@@ -258,11 +273,16 @@ int py_debug__parse(const uint8_t *blob, size_t len, struct py_offsets *out,
 	F(frame_previous, frame_previous, fr, 8);
 	F(frame_instr, frame_instr_ptr, fr, 8);
 	F(frame_owner, frame_owner, fr, 1);
+	F(frame_localsplus, frame_localsplus, fr, 8);
 	F(code_filename, code_filename, co, 8);
 	F(code_name, code_name, co, 8);
 	F(code_qualname, code_qualname, co, 8);
 	F(code_linetable, code_linetable, co, 8);
 	F(code_firstlineno, code_firstlineno, co, 4);
+	F(code_localsplusnames, code_localsplusnames, co, 8);
+	F(tuple_size, tuple_size, 64, 8);
+	F(tuple_items, tuple_items, 64, 8);
+	F(float_value, float_value, 64, 8);
 	/* the bytecode is a flexible array at the end of the code object */
 	F(code_adaptive, code_adaptive, co + 1, 0);
 	F(object_type, pyobject_ob_type, 64, 8);

@@ -25,9 +25,11 @@ struct py_debug_layout {
 	size_t tstate_size, tstate_next, tstate_current_frame, tstate_thread_id,
 		tstate_native_thread_id;
 	size_t frame_size, frame_previous, frame_executable, frame_instr_ptr,
-		frame_owner;
+		frame_owner, frame_localsplus;
 	size_t code_size, code_filename, code_name, code_qualname,
-		code_linetable, code_firstlineno, code_adaptive;
+		code_linetable, code_firstlineno, code_adaptive,
+		code_localsplusnames;
+	size_t tuple_size, tuple_items, float_value;
 	size_t pyobject_ob_type;
 	size_t bytes_ob_size, bytes_ob_sval;
 	size_t unicode_state, unicode_length, unicode_asciiobject_size;

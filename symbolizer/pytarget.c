@@ -495,6 +495,12 @@ cleanup:
 int py_target__walk(const struct py_target *t, uint64_t tstate,
 		    struct ap_frame *frames, int max)
 {
+	return py_target__walk_addrs(t, tstate, frames, NULL, max);
+}
+
+int py_target__walk_addrs(const struct py_target *t, uint64_t tstate,
+			  struct ap_frame *frames, uint64_t *addrs, int max)
+{
 	const struct py_offsets *o = t->off;
 	uint64_t p, code, instr, mask;
 	int n = 0;
@@ -515,6 +521,8 @@ int py_target__walk(const struct py_target *t, uint64_t tstate,
 		    proc_read(t->pid, p + (uint64_t)o->frame_owner, &owner, 1))
 			return n ? n : -EFAULT;
 		if (o->owner_cstack < 0 || owner < o->owner_cstack) {
+			if (addrs)
+				addrs[n] = p;
 			frames[n].code = code & mask;
 			frames[n].instr = o->instr_kind == PY_INSTR_POINTER
 						  ? instr

@@ -58,6 +58,10 @@ int py_target__threads(struct py_target *t, py_thread_cb cb, void *ctx);
 int py_target__walk(const struct py_target *t, uint64_t tstate,
 		    struct ap_frame *frames, int max);
 
+/* The same, also giving each frame's address in @addrs. */
+int py_target__walk_addrs(const struct py_target *t, uint64_t tstate,
+			  struct ap_frame *frames, uint64_t *addrs, int max);
+
 /* Where a thread's running asyncio task and a task's name are, and the
  * lists that link every native task (3.14+, the AsyncioDebug section). */
 struct py_asyncio {

@@ -68,6 +68,14 @@ struct py_offsets {
 	size_t unicode_length;
 	size_t unicode_ascii_data;
 	size_t unicode_compact_data;
+	/* a frame's locals, then its cells and frees (fast locals), and the
+	 * code object's tuple of their names (co_varnames <= 3.10: names the
+	 * locals only, which come first) */
+	size_t frame_localsplus;
+	size_t code_localsplusnames;
+	size_t tuple_size; /* ob_size */
+	size_t tuple_items;
+	size_t float_value; /* ob_fval: a C double */
 	size_t bytes_size;
 	size_t bytes_data;
 	size_t object_type;

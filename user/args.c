@@ -87,6 +87,14 @@ static const char usage[] =
 	"                              on the kernel's timer tick, which\n"
 	"                              interrupts a busy thread anyway\n"
 	"                              (every 4 ms at HZ=250)\n"
+	"      --selector-hook always  time every loop iteration with the\n"
+	"                              selector hook attached all along;\n"
+	"                              where it is a syscall tracepoint (no\n"
+	"                              kprobes or fentry) that slows every\n"
+	"                              syscall on the machine, so by default\n"
+	"                              (windows) it is attached 1 s in 10\n"
+	"                              and the loops' own clocks time the\n"
+	"                              stalls in between\n"
 	"\n"
 	"Prometheus exporter (a sidecar next to the service):\n"
 	"  -l, --listen [ADDR:]PORT    serve /metrics on ADDR (default\n"
@@ -203,6 +211,7 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 		{ "cancel-threshold", required_argument, NULL, 'C' },
 		{ "await-threshold", required_argument, NULL, 'A' },
 		{ "hooks", required_argument, NULL, 'H' },
+		{ "selector-hook", required_argument, NULL, 'Y' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "partial", no_argument, NULL, 'P' },
@@ -438,6 +447,17 @@ enum ap_parse_result args__parse(int argc, char **argv, struct ap_options *o,
 				return AP_PARSE_ERROR;
 			}
 			o->hooks = strcmp(optarg, "auto") ? optarg : NULL;
+			break;
+		case 'Y':
+			if (strcmp(optarg, "always") &&
+			    strcmp(optarg, "windows")) {
+				fprintf(err,
+					"asyncprobe: unknown --selector-hook "
+					"'%s': use always or windows\n",
+					optarg);
+				return AP_PARSE_ERROR;
+			}
+			o->selector_always = !strcmp(optarg, "always");
 			break;
 		case 'v':
 			o->verbose++;

@@ -23,6 +23,7 @@
 #include "check.h"
 #include "clock.h"
 #include "hooks.h"
+#include "selhook.h"
 #include "version.h"
 #include "watch.h"
 
@@ -220,6 +221,16 @@ int check__run(const struct ap_options *o)
 	     bpf_program__autoload(kept->progs.tp_btf_sched_process_exec)
 		     ? "ok (BTF sched_process_exec)"
 		     : "ok (raw sched_process_exec)");
+	{
+		struct selhook *h = selhook__new(kept, 0, false, 0);
+
+		line(out, "selector-hook", "%s",
+		     selhook__windowed(h)
+			     ? "windows (it slows every syscall here: attached "
+			       "1 s in 10, loops' own clocks time the rest)"
+			     : "always attached");
+		selhook__free(h);
+	}
 	fprintf(out, "asyncprobe can run here: it uses %s\n", use);
 	rc = 0;
 cleanup:

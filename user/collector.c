@@ -31,15 +31,20 @@
 #include "hygiene.h"
 #include "hooks.h"
 #include "output.h"
+#include "pyclock.h"
 #include "pysym.h"
 #include "pytarget.h"
 #include "pytasks.h"
+#include "selhook.h"
 #include "sitetab.h"
 #include "watch.h"
 #include "syscalls.h"
 
 #define GC_RING 64 /* readings of the collector's counters kept */
 #define CONFIRM_TRIES 5
+/* finds of a loop's clock, one a tick: a busy loop's stack, read while it
+ * changes, can miss the frame */
+#define CLOCK_TRIES 20
 #define MAX_SAMPLES 128	 /* CPU samples kept per loop iteration */
 #define MAX_TRACKED 4096 /* thread states tracked per refresh */
 #define MAX_SITES 256	 /* call sites counted apart for the metrics */
@@ -74,6 +79,10 @@ struct loop_rec {
 	uint64_t reported_seq, reported_blk;
 	/* time counters as last exported: they never go back */
 	uint64_t busy_out, idle_out;
+	/* the loop's own clock (pyclock.h), in the clocks map when found */
+	struct py_loop_clock clock;
+	bool clocked;
+	int clock_tries; /* finds failed: CLOCK_TRIES, and it has none */
 };
 
 struct collector {
@@ -97,6 +106,8 @@ struct collector {
 	struct churn *churn;	   /* task counts, lifetimes, sites, leaks */
 	struct hygiene *hygiene;   /* descriptor growth, ignored cancels */
 	struct watch *watch;	   /* long awaits' watchpoints */
+	struct selhook *selhook;   /* when the selector hook is attached */
+	bool clocks_usable;	   /* the target's CLOCK_MONOTONIC is ours */
 	/* gc.generation_stats: collections per generation, read every tick */
 	uint64_t gc_stats;
 	uint64_t gc_first[3];
@@ -344,6 +355,84 @@ static void loop_reject(struct collector *c, struct loop_rec *lr)
 }
 
 /*
+ * Find the loop's own clock and give it to the BPF side, which reads it
+ * while the selector hook is detached.  Without one (uvloop, a loop of
+ * its own making) the hook stays attached.
+ */
+static void loop_clock_find(struct collector *c, struct loop_rec *lr,
+			    uint64_t tstate)
+{
+	struct ap_clock ac = {};
+	int err;
+
+	if (!c->clocks_usable || lr->clocked || lr->clock_tries >= CLOCK_TRIES)
+		return;
+	err = py_clock__find(c->sym, &c->target, tstate, &lr->clock);
+	if (!err) {
+		ac.frame = lr->clock.frame;
+		ac.code = lr->clock.code;
+		ac.slot = lr->clock.slot;
+		ac.value_off = (uint32_t)c->target.off->float_value;
+		err = bpf_map__update_elem(c->skel->maps.clocks, &lr->tid,
+					   sizeof(lr->tid), &ac, sizeof(ac),
+					   BPF_ANY);
+	}
+	lr->clocked = !err;
+	/* no _run_once on its stack is final: it runs another loop */
+	if (err == -ENOENT && target_has_uvloop(c))
+		lr->clock_tries = CLOCK_TRIES;
+	else if (err)
+		lr->clock_tries++;
+	if (c->o->verbose > 1 || (c->o->verbose && lr->clocked))
+		fprintf(stderr, "asyncprobe: thread %u: %s%s\n", lr->tid,
+			lr->clocked ? "the loop's own clock found (end_time of "
+				      "BaseEventLoop._run_once)"
+				    : "no clock of its own: ",
+			lr->clocked ? "" : strerror(-err));
+}
+
+/*
+ * A loop without its clock yet: look again.  One whose clock no longer
+ * reads (the loop stopped, another runs on the thread): found anew.
+ */
+static void loop_clock_check(struct collector *c, struct loop_rec *lr,
+			     bool stale_too)
+{
+	double since;
+	uint64_t tstate;
+
+	if (lr->state != LOOP_CONFIRMED)
+		return;
+	if (stale_too && lr->clocked &&
+	    py_clock__read(&c->target, &lr->clock, &since) == -ESTALE) {
+		bpf_map__delete_elem(c->skel->maps.clocks, &lr->tid,
+				     sizeof(lr->tid), 0);
+		lr->clocked = false;
+		lr->clock_tries = 0;
+	}
+	if (!lr->clocked && !tstate_of(c, lr->tid, &tstate))
+		loop_clock_find(c, lr, tstate);
+}
+
+/* Must the selector hook be attached outside its windows? */
+static bool selhook_needed(struct collector *c, double now)
+{
+	int confirmed = 0;
+
+	for (int i = 0; i < c->nloops; i++) {
+		const struct loop_rec *lr = &c->loops[i];
+
+		if (lr->state == LOOP_PENDING)
+			return true;
+		if (lr->state == LOOP_CONFIRMED && !lr->clocked)
+			return true;
+		confirmed += lr->state == LOOP_CONFIRMED;
+	}
+	/* a loop that never sleeps is found by the hook alone */
+	return !confirmed && now - c->start_ts < SELHOOK_START_S;
+}
+
+/*
  * A thread that waits in a selector is a loop only if it runs asyncio (or
  * uvloop): its Python stack says so.  Read it while it most likely sleeps
  * in that wait; a failed read is retried on later ticks.
@@ -401,6 +490,7 @@ static void loop_confirm(struct collector *c, struct loop_rec *lr)
 		return;
 	}
 	lr->state = LOOP_CONFIRMED;
+	loop_clock_find(c, lr, tstate);
 	if (c->o->sample_ms > 0)
 		perf_open(c, lr);
 	output__loop(c->o->out, c->o->format,
@@ -820,6 +910,7 @@ static void on_stall(struct collector *c, const struct ap_event *e)
 		.ts = e->ts / 1e9,
 		.duration_ms = e->duration_ns / 1e6,
 		.fd = -1,
+		.clocked = !!(e->flags & AP_F_CLOCKED),
 	};
 
 	/* only threads known to run an asyncio loop have findings */
@@ -1270,6 +1361,28 @@ static uint32_t loop_tid_of(void *ctx, uint64_t loop, int nloops)
 	return nloops == 1 && confirmed == 1 ? only : 0;
 }
 
+/*
+ * Does the target see another CLOCK_MONOTONIC (a time namespace)?  Its
+ * loop's clock would then not compare with the kernel's.
+ */
+static bool timens_offset(const struct collector *c)
+{
+	char path[64], name[32];
+	long long sec, nsec;
+	bool off = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/timens_offsets", c->target.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false; /* no time namespaces here */
+	while (fscanf(f, "%31s %lld %lld", name, &sec, &nsec) == 3)
+		if (!strcmp(name, "monotonic") && (sec || nsec))
+			off = true;
+	fclose(f);
+	return off;
+}
+
 static int bpf_open_load(struct collector *c)
 {
 	struct hooks_config cfg = {
@@ -1321,6 +1434,9 @@ static int bpf_open_load(struct collector *c)
 	c->skel = hooks__load(&cfg, &c->variant);
 	if (!c->skel)
 		return -EINVAL;
+	c->selhook = selhook__new(c->skel, clock__mono(), c->o->selector_always,
+				  c->o->verbose);
+	c->clocks_usable = selhook__windowed(c->selhook) && !timens_offset(c);
 	if (c->o->verbose) {
 		if (cfg.sample_period_ns)
 			fprintf(stderr,
@@ -1463,6 +1579,7 @@ static void summary_print(struct collector *c, double end)
 		.in_progress = c->in_progress,
 		.entries_unseen = bpf_count(c, AP_CNT_ENTRY_UNSEEN),
 		.stale_wakeups = bpf_count(c, AP_CNT_STALE_WAKE),
+		.selector_hook_share = selhook__share(c->selhook, end),
 		.python = c->python,
 		.loops = ls,
 		.tasks = &tasks,
@@ -1516,6 +1633,7 @@ void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
+	selhook__free(c->selhook);
 	links_destroy(c);
 	for (int i = 0; i < c->nloops; i++)
 		free(c->loops[i].samples);
@@ -1691,6 +1809,12 @@ void collector__tick(struct collector *c, unsigned long ticks)
 		for (int j = 0; j < c->nloops; j++)
 			loop_confirm(c, &c->loops[j]);
 	}
+	for (int j = 0; j < c->nloops; j++)
+		loop_clock_check(c, &c->loops[j],
+				 ticks % (1000 / AP_TICK_MS) == 0);
+	if (!c->execd && !c->watched_until)
+		selhook__tick(c->selhook, clock__mono(),
+			      selhook_needed(c, clock__mono()));
 }
 
 /*
@@ -1750,7 +1874,7 @@ void collector__metrics(struct collector *c, struct ap_target_metrics *m)
 			continue;
 		memset(lm, 0, sizeof(*lm));
 		lm->tid = lr->tid;
-		lm->lag_sum_ns = l.busy_ns; /* the iterations that ended */
+		lm->lag_sum_ns = l.lag_sum_ns; /* the iterations timed */
 		lm->current_ns = loop_until(&l, now);
 		lm->busy_ns = l.busy_ns;
 		lm->idle_ns = l.idle_ns;

@@ -2,6 +2,7 @@
 #ifndef OPTIONS_H
 #define OPTIONS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -52,6 +53,7 @@ struct ap_options {
 	double cancel_threshold_s; /* a task cancelled and still pending */
 	double await_threshold_s;  /* a task suspended in one await; 0: off */
 	const char *hooks;	   /* NULL: the cheapest the kernel allows */
+	bool selector_always; /* never detach the selector hook (selhook.h) */
 	int verbose;
 };
 

@@ -145,6 +145,11 @@ void output__finding(FILE *f, enum ap_format fmt, const struct ap_finding *x)
 		json_object_set_new(o, "duration_ms",
 				    json_real(x->duration_ms));
 		if (is_stall) {
+			if (!x->in_progress)
+				json_object_set_new(
+					o, "timed_by",
+					json_string(x->clocked ? "loop_clock"
+							       : "selector"));
 			json_object_set_new(o, "samples",
 					    json_integer(x->samples));
 			json_object_set_new(o, "stack_share",
@@ -733,6 +738,8 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 				    json_integer(s->entries_unseen));
 		json_object_set_new(o, "stale_wakeups",
 				    json_integer(s->stale_wakeups));
+		json_object_set_new(o, "selector_hook_share",
+				    json_real(s->selector_hook_share));
 		if (s->python)
 			json_object_set_new(o, "python",
 					    json_string(s->python));
@@ -785,6 +792,12 @@ void output__summary(FILE *f, enum ap_format fmt, const struct ap_summary *s)
 				(unsigned long long)l->gc_gen_pauses[2],
 				l->gc_pause_max_ms);
 	}
+	if (s->nloops && s->selector_hook_share < 1)
+		fprintf(f,
+			"  selector hook attached %.0f%% of the run: the "
+			"loops' own clocks timed the stalls in between, "
+			"iterations are estimated\n",
+			100 * s->selector_hook_share);
 	fprintf(f, "  %llu stalls, %llu blocking syscalls",
 		(unsigned long long)s->stalls,
 		(unsigned long long)s->blocking_syscalls);

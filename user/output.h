@@ -34,6 +34,9 @@ struct ap_finding {
 	double ts; /* CLOCK_MONOTONIC seconds */
 	double duration_ms;
 	struct ap_stack_out stack;
+	/* stall: timed by the loop's own clock, its end within a timer tick
+	 * (the selector hook was detached: selhook.h) */
+	int clocked;
 	/* stall: how the stack was chosen */
 	int samples;
 	double stack_share;
@@ -174,6 +177,9 @@ struct ap_summary {
 	/* selector entries no program saw (iterations closed at the wait)
 	 * and wake-ups taken for the loop wait's that were not */
 	uint64_t entries_unseen, stale_wakeups;
+	/* the share of the run the selector hook was attached (selhook.h):
+	 * iterations are those it timed */
+	double selector_hook_share;
 	const char *python; /* "3.11.2" */
 	const struct ap_task_summary *tasks;
 	int gc_known; /* collections per generation during the run */

@@ -49,6 +49,7 @@ int main(void)
 	OFF(frame_executable, interpreter_frame.executable);
 	OFF(frame_instr_ptr, interpreter_frame.instr_ptr);
 	OFF(frame_owner, interpreter_frame.owner);
+	OFF(frame_localsplus, interpreter_frame.localsplus);
 	OFF(code_size, code_object.size);
 	OFF(code_filename, code_object.filename);
 	OFF(code_name, code_object.name);
@@ -56,6 +57,10 @@ int main(void)
 	OFF(code_linetable, code_object.linetable);
 	OFF(code_firstlineno, code_object.firstlineno);
 	OFF(code_adaptive, code_object.co_code_adaptive);
+	OFF(code_localsplusnames, code_object.localsplusnames);
+	OFF(tuple_size, tuple_object.ob_size);
+	OFF(tuple_items, tuple_object.ob_item);
+	OFF(float_value, float_object.ob_fval);
 	OFF(pyobject_ob_type, pyobject.ob_type);
 	OFF(bytes_ob_size, bytes_object.ob_size);
 	OFF(bytes_ob_sval, bytes_object.ob_sval);

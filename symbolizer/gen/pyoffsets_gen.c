@@ -138,6 +138,17 @@ int main(void)
 	printf("\t\t.unicode_ascii_data = %zu,\n", sizeof(PyASCIIObject));
 	printf("\t\t.unicode_compact_data = %zu,\n",
 	       sizeof(PyCompactUnicodeObject));
+	/* a frame's locals (then its cells and frees), the names of them */
+#if PY_VERSION_HEX >= 0x030b0000
+	OFF(frame_localsplus, _PyInterpreterFrame, localsplus);
+	OFF(code_localsplusnames, PyCodeObject, co_localsplusnames);
+#else
+	OFF(frame_localsplus, PyFrameObject, f_localsplus);
+	OFF(code_localsplusnames, PyCodeObject, co_varnames);
+#endif
+	OFF(tuple_size, PyVarObject, ob_size);
+	OFF(tuple_items, PyTupleObject, ob_item);
+	OFF(float_value, PyFloatObject, ob_fval);
 	OFF(bytes_size, PyVarObject, ob_size);
 	OFF(bytes_data, PyBytesObject, ob_sval);
 	OFF(object_type, PyObject, ob_type);

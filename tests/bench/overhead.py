@@ -322,7 +322,7 @@ class Run:
         self.variant, self.config = variant, config
         self.rps = self.p99 = self.cpu_pct = self.rss = self.syscalls = None
         self.bpf_pct = self.switches = self.switch_ns = None
-        self.attach_s = self.report_s = self.lost = None
+        self.attach_s = self.report_s = self.lost = self.hook_share = None
         self.seconds, self.austin = seconds, austin
 
     def go(self, svc):
@@ -364,7 +364,10 @@ class Run:
         if prof and self.config.startswith("asyncprobe"):
             for _, line in prof.out:
                 if line and '"event":"summary"' in line:
-                    self.lost = json.loads(line).get("events_lost")
+                    summary = json.loads(line)
+                    self.lost = summary.get("events_lost")
+                    # the share of the run its selector hook was attached
+                    self.hook_share = summary.get("selector_hook_share", 1.0)
             if self.lost is None:
                 raise RuntimeError("asyncprobe printed no summary: " + prof.stderr_text())
         return self
@@ -771,14 +774,22 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                     sw_ns = med(r.switch_ns for r in rs) or 0
                     tr_path = (tracing or {}).get(v)
                     if tr_path:
-                        # a cost, never a gain: a ratio above 1 is scatter
-                        path = min(statistics.median(tr_path), 1.0)
-                        path_lo, path_hi = (min(x, 1.0) for x in median_ci(tr_path))
+                        # a cost, never a gain: a ratio above 1 is scatter;
+                        # paid while the selector hook is attached (a
+                        # share of the run where it is a syscall
+                        # tracepoint: asyncprobe's summary says which)
+                        share = med(r.hook_share for r in rs
+                                    if r.hook_share is not None)
+                        share = 1.0 if share is None else share
+                        path, path_lo, path_hi = (
+                            1 - share * (1 - min(x, 1.0))
+                            for x in (statistics.median(tr_path), *median_ci(tr_path)))
                     else:
                         path = path_lo = path_hi = 1 - syscall_ns * (sys_rate or 0) / 1e9
                     sw_part = sw_ns * sw_rate / 1e9
                     wide = 1 - path + sw_part
-                    wide_parts.append((v, sys_rate or 0, sw_rate, sw_ns, tr_path))
+                    wide_parts.append((v, sys_rate or 0, sw_rate, sw_ns, tr_path,
+                                       share if tr_path else 1.0))
                     thr = t_thr[0] * path * (1 - sw_part)
                     lo = t_thr[3][0] * path_lo * (1 - sw_part)
                     hi = t_thr[3][1] * path_hi * (1 - sw_part)
@@ -851,17 +862,18 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                 p("the syscall tracing path, which every task takes while asyncprobe's syscall")
                 p("tracepoints are on: one service by itself with an ftrace syscall event that")
                 p("nothing triggers enabled in place of asyncprobe, bracketed like \"alone\"")
-                p("(median, 95% CI); and the sched_switch program's mean run for each of the")
-                p("target's switches in and out:")
+                p("(median, 95% CI), paid for the share of the run they were attached (the")
+                p("summary's selector_hook_share: at the start, then 1 s in 10); and the")
+                p("sched_switch program's mean run for each of the target's switches in and out:")
             else:
                 p("%.1f ns more per syscall of any process while asyncprobe watches, and the"
                   % syscall_ns)
                 p("sched_switch program's mean run for each of the target's switches in and out:")
-            for v, sr, swr, swn, trp in wide_parts:
+            for v, sr, swr, swn, trp, share in wide_parts:
                 path = ""
                 if trp:
-                    path = "; tracing path %.3f [%.3f..%.3f] over %d pairs" % (
-                        (statistics.median(trp),) + median_ci(trp) + (len(trp),))
+                    path = "; tracing path %.3f [%.3f..%.3f] over %d pairs, %.0f%% of the run" % (
+                        (statistics.median(trp),) + median_ci(trp) + (len(trp), 100 * share))
                 p("  %-8s %9s syscalls/s, %7s switches/s x %.0f ns%s" % (
                     v, fmt(sr, ",.0f"), fmt(swr, ",.0f"), swn, path))
             if alone:

@@ -215,8 +215,8 @@ def t_no_privilege():
 
 def t_check():
     """asyncprobe check: every hooks variant this kernel loads is tried
-    and named, and the optional parts (hardware watchpoints among them);
-    exit 0 here.  Without the capabilities: exit 1, saying
+    and named, and the optional parts (hardware watchpoints among them),
+    and whether the selector hook is attached only at times; exit 0 here.  Without the capabilities: exit 1, saying
     which are missing."""
     r = subprocess.run([R.PROBE, "check"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
@@ -225,7 +225,7 @@ def t_check():
     assert set(status) == {"capabilities", "btf", "hooks/fentry", "hooks/kprobe",
                            "hooks/tracepoint", "hooks/sys_enter", "sampler/timer-tick",
                            "sampler/perf-event", "uprobes", "watchpoints",
-                           "exec-events"}, lines
+                           "exec-events", "selector-hook"}, lines
     # this machine has hardware breakpoints: one armed, written, counted
     assert status["watchpoints"] == "ok", lines
     # what a run here uses is the cheapest variant that loads
@@ -233,6 +233,9 @@ def t_check():
                              "hooks/sys_enter") if status[k] == "ok")
     what = next(l for l in lines if l.startswith("  " + first)).split(": ", 1)[1]
     assert lines[-1] == "asyncprobe can run here: it uses " + what, lines
+    # a hook that slows every syscall on the machine is attached at times
+    want = "windows" if first in ("hooks/tracepoint", "hooks/sys_enter") else "always"
+    assert status["selector-hook"] == want, lines
     if not shutil.which("setpriv"):
         raise R.Skip("setpriv not installed")
     r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", R.PROBE, "check"],

@@ -250,7 +250,7 @@ def check_common(events, pid):
     s = events[-1]
     assert s["event"] == "summary", "last line is not the summary: %s" % s
     for k in ("start_ts", "end_ts", "loops", "stalls", "blocking_syscalls", "events_lost",
-              "selector_entries_unseen", "stale_wakeups"):
+              "selector_entries_unseen", "stale_wakeups", "selector_hook_share"):
         assert k in s, "summary without " + k
     assert s["end_ts"] > s["start_ts"]
     assert s["loops"], "summary lists no loop"
@@ -465,6 +465,26 @@ def t_hang(py):
     assert frame_ok(early[0]["stack"][0], "take_lock", "lock"), describe(early[0])
     expect_events(ev, "blocking_syscall", 1, 2400, 2900,
                   lambda e: not e.get("in_progress") and e["syscall"] == "futex", "futex")
+
+
+def t_busy(py):
+    """A loop that never sleeps in its selector (a task yields to it all
+    the time, as in a saturated service): its CPU stalls are found and
+    named all the same, and nothing else is.  Where the selector hook is a
+    syscall tracepoint it is detached once the loop's own clock is found:
+    stalls are then timed by that clock, to within a timer tick."""
+    ev, pid = run_workload(py, "cpu", extra=("--busy",))
+    s = check_common(ev, pid)
+    stalls = expect_stalls(ev, "burn", "cpu")
+    others = [describe(e) for e in ev if e["event"] == "stall" and e not in stalls]
+    assert not others, "stalls of a busy loop that are not: %s" % others
+    if s["selector_hook_share"] < 1:
+        clocked = [e for e in stalls if e["timed_by"] == "loop_clock"]
+        assert clocked, "no stall timed by the loop's clock: %s" % [
+            describe(e) for e in stalls]
+        # burn() runs 250 ms; the clock's end is the next iteration seen
+        assert all(245 <= e["duration_ms"] <= 280 for e in clocked), [
+            describe(e) for e in clocked]
 
 
 def t_hooks(py):
@@ -877,7 +897,7 @@ def t_task_dump(py):
         stop_workload(wl, pid)
 
 
-PER_INTERPRETER = [t_hang, t_cpu, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
+PER_INTERPRETER = [t_hang, t_cpu, t_busy, t_sleep, t_recv, t_pipe, t_subprocess, t_lock, t_clean,
                    t_thread, t_two_loops, t_poll_first, t_uvloop, t_text_output,
                    t_gil_starved, t_gc, t_task_names, t_pidns,
                    t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump,
@@ -1106,9 +1126,9 @@ def t_record_cut_short():
 
 def t_end_of_run_quiet():
     """A loop busy with short iterations, watched and then stopped: it gets
-    back to its selector all the time, also while the BPF side is being
-    detached (about a second here), which must not come out as a stall
-    "in progress" at the end."""
+    back to its selector all the time, also while the BPF side stops (a
+    flag) and the last reads and the summary are done, which must not come
+    out as a stall "in progress" at the end."""
     wl = subprocess.Popen(["/usr/bin/python3.11", "-c",
                            "import asyncio\n"
                            "async def main():\n"

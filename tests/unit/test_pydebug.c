@@ -65,6 +65,11 @@ static void check(const uint8_t *blob, size_t len,
 	EQ(unicode_length);
 	EQ(unicode_ascii_data);
 	EQ(unicode_compact_data);
+	EQ(frame_localsplus);
+	EQ(code_localsplusnames);
+	EQ(tuple_size);
+	EQ(tuple_items);
+	EQ(float_value);
 	EQ(bytes_size);
 	EQ(bytes_data);
 	EQ(object_type);

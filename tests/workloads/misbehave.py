@@ -1,9 +1,11 @@
 """asyncio service that misbehaves on cue, for asyncprobe's tests.
 
-Usage: python misbehave.py MODE TRIGGER_FILE [--uvloop] [--thread]
+Usage: python misbehave.py MODE TRIGGER_FILE [--uvloop] [--thread] [--busy]
 
 The loop idles (awaiting timers and a socket) until TRIGGER_FILE exists,
-then runs MODE's bad call REPEAT times, and keeps idling.  Each bad line
+then runs MODE's bad call REPEAT times, and keeps idling.  With --busy it
+never idles: a task yields to it all the time, so that it never sleeps in
+its selector (a saturated service's loop).  Each bad line
 carries a "# LINE:<mode>" marker that the tests look up, so the tests
 assert exact lines without hard-coding numbers.
 """
@@ -180,6 +182,11 @@ async def ticker():
         await asyncio.sleep(0.01)
 
 
+async def spinner():
+    while True:
+        await asyncio.sleep(0)
+
+
 def noise():
     """A worker thread that selects and sleeps: not a loop, so its 100 ms
     sleeps between selects must not be findings.  (It computes nothing:
@@ -194,6 +201,8 @@ def noise():
 
 async def main(mode, trigger, quiet=False):
     tick = asyncio.ensure_future(ticker())
+    if "--busy" in sys.argv:
+        spin = asyncio.ensure_future(spinner())  # noqa: F841 (kept running)
     while not os.path.exists(trigger):
         await asyncio.sleep(0.02)
     for _ in range(REPEATS.get(mode, REPEAT)):
