@@ -875,7 +875,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		return 0;
 	if (task_state(prev) == 0) /* TASK_RUNNING: yielded, not blocked */
 		return 0;
-	if (l && (l->ignored || !l->busy_start))
+	if (l ? l->ignored || !l->busy_start : hook_epoch & 1)
 		return 0;
 
 	/* its user registers say which syscall */
@@ -884,7 +884,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	if (!l) {
 		/* with the selector hook detached, a new loop shows itself
 		 * by sleeping in its selector: idle from now */
-		if ((hook_epoch & 1) || !is_selector_nr(nr))
+		if (!is_selector_nr(nr))
 			return 0;
 		if (!now)
 			now = bpf_ktime_get_ns();

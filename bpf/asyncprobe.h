@@ -99,7 +99,7 @@ enum ap_event_flags {
 	AP_F_GIL = 8,	    /* a futex wait on the GIL's own lock or cond */
 	AP_F_GC = 16,	    /* sampled while the garbage collector ran */
 	/* a stall timed by the loop's own clock (no selector hook then): its
-	 * end is the next iteration seen, within a timer tick of the real one
+	 * end is the next iteration seen, about a timer tick after the real one
 	 */
 	AP_F_CLOCKED = 32,
 };

@@ -82,7 +82,9 @@ struct loop_rec {
 	/* the loop's own clock (pyclock.h), in the clocks map when found */
 	struct py_loop_clock clock;
 	bool clocked;
-	int clock_tries; /* finds failed: CLOCK_TRIES, and it has none */
+	/* it runs a loop that has none (uvloop, asyncio without end_time) */
+	bool clockless;
+	int clock_tries; /* finds failed: CLOCK_TRIES, and it runs no loop */
 };
 
 struct collector {
@@ -365,7 +367,8 @@ static void loop_clock_find(struct collector *c, struct loop_rec *lr,
 	struct ap_clock ac = {};
 	int err;
 
-	if (!c->clocks_usable || lr->clocked || lr->clock_tries >= CLOCK_TRIES)
+	if (!c->clocks_usable || lr->clocked || lr->clockless ||
+	    lr->clock_tries >= CLOCK_TRIES)
 		return;
 	err = py_clock__find(c->sym, &c->target, tstate, &lr->clock);
 	if (!err) {
@@ -378,17 +381,27 @@ static void loop_clock_find(struct collector *c, struct loop_rec *lr,
 					   BPF_ANY);
 	}
 	lr->clocked = !err;
-	/* no _run_once on its stack is final: it runs another loop */
-	if (err == -ENOENT && target_has_uvloop(c))
-		lr->clock_tries = CLOCK_TRIES;
+	/* no _run_once on its stack with uvloop in the process: a uvloop
+	 * loop; a _run_once without end_time: an asyncio of its own */
+	if ((err == -ENOENT && target_has_uvloop(c)) || err == -EINVAL)
+		lr->clockless = true;
 	else if (err)
 		lr->clock_tries++;
-	if (c->o->verbose > 1 || (c->o->verbose && lr->clocked))
-		fprintf(stderr, "asyncprobe: thread %u: %s%s\n", lr->tid,
-			lr->clocked ? "the loop's own clock found (end_time of "
-				      "BaseEventLoop._run_once)"
-				    : "no clock of its own: ",
-			lr->clocked ? "" : strerror(-err));
+	if (lr->clocked && c->o->verbose)
+		fprintf(stderr,
+			"asyncprobe: thread %u: the loop's own clock found "
+			"(end_time of BaseEventLoop._run_once)\n",
+			lr->tid);
+	else if (c->o->verbose && (lr->clockless || c->o->verbose > 1))
+		fprintf(stderr,
+			"asyncprobe: thread %u: no clock of its own (%s)%s\n",
+			lr->tid,
+			err == -ENOENT	 ? "no BaseEventLoop._run_once on its "
+					   "stack"
+			: err == -EINVAL ? "its _run_once has no end_time"
+					 : strerror(-err),
+			lr->clockless ? ": the selector hook stays attached"
+				      : "");
 }
 
 /*
@@ -408,25 +421,36 @@ static void loop_clock_check(struct collector *c, struct loop_rec *lr,
 		bpf_map__delete_elem(c->skel->maps.clocks, &lr->tid,
 				     sizeof(lr->tid), 0);
 		lr->clocked = false;
+		lr->clockless = false;
 		lr->clock_tries = 0;
 	}
 	if (!lr->clocked && !tstate_of(c, lr->tid, &tstate))
 		loop_clock_find(c, lr, tstate);
 }
 
-/* Must the selector hook be attached outside its windows? */
+/*
+ * Must the selector hook be attached outside its windows?  While a loop is
+ * being confirmed, or its clock looked for; while a loop without one runs.
+ * Not for a loop whose thread is gone, or that runs no loop any more (its
+ * clock went stale and none is found again).
+ */
 static bool selhook_needed(struct collector *c, double now)
 {
 	int confirmed = 0;
+	uint64_t tstate;
 
 	for (int i = 0; i < c->nloops; i++) {
-		const struct loop_rec *lr = &c->loops[i];
+		struct loop_rec *lr = &c->loops[i];
 
 		if (lr->state == LOOP_PENDING)
 			return true;
-		if (lr->state == LOOP_CONFIRMED && !lr->clocked)
+		if (lr->state != LOOP_CONFIRMED)
+			continue;
+		confirmed++;
+		if (!lr->clocked &&
+		    (lr->clockless || lr->clock_tries < CLOCK_TRIES) &&
+		    !tstate_of(c, lr->tid, &tstate))
 			return true;
-		confirmed += lr->state == LOOP_CONFIRMED;
 	}
 	/* a loop that never sleeps is found by the hook alone */
 	return !confirmed && now - c->start_ts < SELHOOK_START_S;
@@ -1437,6 +1461,13 @@ static int bpf_open_load(struct collector *c)
 	c->selhook = selhook__new(c->skel, clock__mono(), c->o->selector_always,
 				  c->o->verbose);
 	c->clocks_usable = selhook__windowed(c->selhook) && !timens_offset(c);
+	if (selhook__windowed(c->selhook) && !c->clocks_usable)
+		fprintf(stderr,
+			"asyncprobe: PID %d lives in a time namespace of its "
+			"own: its loops' clocks do not compare with the "
+			"kernel's, so the selector hook (a syscall tracepoint, "
+			"slowing every syscall here) stays attached\n",
+			c->target.pid);
 	if (c->o->verbose) {
 		if (cfg.sample_period_ns)
 			fprintf(stderr,

@@ -34,7 +34,7 @@ struct ap_finding {
 	double ts; /* CLOCK_MONOTONIC seconds */
 	double duration_ms;
 	struct ap_stack_out stack;
-	/* stall: timed by the loop's own clock, its end within a timer tick
+	/* stall: timed by the loop's own clock, its end about a timer tick late
 	 * (the selector hook was detached: selhook.h) */
 	int clocked;
 	/* stall: how the stack was chosen */

@@ -188,8 +188,9 @@ class Lines:
         return self.all
 
 
-def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json"):
-    """Start misbehave.py MODE, attach asyncprobe, trigger, collect output."""
+def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json", hold=0.3):
+    """Start misbehave.py MODE, attach asyncprobe, trigger, collect output
+    (@hold seconds after the workload is done)."""
     global EXPECT_FILE
     EXPECT_FILE = os.path.join(interp.target_dir, "misbehave.py")
     name = "trigger-%d-%d" % (os.getpid(), time.monotonic_ns())
@@ -213,7 +214,7 @@ def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json"):
         if not wl_out.until(lambda l: l.strip() == "done", 20):
             raise AssertionError("workload did not finish its bad calls")
         WORKLOAD_SAID[:] = wl_out.all
-        time.sleep(0.3)
+        time.sleep(hold)
         probe.send_signal(signal.SIGINT)
         lines = out.rest(10)
         rc = probe.wait(10)
@@ -472,7 +473,7 @@ def t_busy(py):
     the time, as in a saturated service): its CPU stalls are found and
     named all the same, and nothing else is.  Where the selector hook is a
     syscall tracepoint it is detached once the loop's own clock is found:
-    stalls are then timed by that clock, to within a timer tick."""
+    stalls are then timed by that clock, about a timer tick late."""
     ev, pid = run_workload(py, "cpu", extra=("--busy",))
     s = check_common(ev, pid)
     stalls = expect_stalls(ev, "burn", "cpu")
@@ -485,6 +486,38 @@ def t_busy(py):
         # burn() runs 250 ms; the clock's end is the next iteration seen
         assert all(245 <= e["duration_ms"] <= 280 for e in clocked), [
             describe(e) for e in clocked]
+
+
+def t_selector_windows(py):
+    """Where the selector hook is a syscall tracepoint (it slows every
+    syscall on the machine), it is detached once the loops' clocks are
+    found, also when one of the loops ends (its thread gone), and attached
+    again 1 s in every 10: a 12 s run has it attached for a small share,
+    and its stalls are timed by the loop's clock.  --selector-hook always
+    keeps it attached, and the same stalls are timed by it."""
+    r = subprocess.run([PROBE, "check"], capture_output=True, text=True, timeout=60)
+    if "selector-hook        windows" not in r.stdout:
+        raise Skip("the selector hook is not a syscall tracepoint here")
+    t0 = time.monotonic()
+    # two busy loops (sleeps, not burns: the GIL would time those)
+    ev, pid = run_workload(py, "sleep", extra=("--busy", "--two-loops"), hold=12)
+    s = check_common(ev, pid)
+    secs = s["end_ts"] - s["start_ts"]
+    assert secs >= 12, secs
+    # the start (until the clocks are found) and one window of 1 s
+    assert 0.05 <= s["selector_hook_share"] <= 0.3, (s["selector_hook_share"], secs)
+    stalls = expect_stalls(ev, "nap", "sleep", n=4)
+    assert sum(e["timed_by"] == "loop_clock" for e in stalls) >= 4, [
+        (describe(e), e["timed_by"]) for e in stalls]
+    # the window timed iterations, each short one standing for 10
+    assert all(l["iterations"] > 0 for l in s["loops"]), s["loops"]
+
+    ev, pid = run_workload(py, "cpu", extra=("--busy",), probe_args=("--selector-hook", "always"))
+    s = check_common(ev, pid)
+    assert s["selector_hook_share"] == 1.0, s["selector_hook_share"]
+    stalls = expect_stalls(ev, "burn", "cpu")
+    assert all(e["timed_by"] == "selector" for e in stalls), [e["timed_by"] for e in stalls]
+    print("  %.1f s: hook share %.3f" % (time.monotonic() - t0, s["selector_hook_share"]))
 
 
 def t_hooks(py):
@@ -903,7 +936,7 @@ PER_INTERPRETER = [t_hang, t_cpu, t_busy, t_sleep, t_recv, t_pipe, t_subprocess,
                    t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump,
                    t_hygiene]
 # about the kernel or the CLI, not the interpreter: run with the first one only
-ONCE = [t_hooks, t_samplers, t_await_opt_in]
+ONCE = [t_hooks, t_samplers, t_await_opt_in, t_selector_windows]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------
