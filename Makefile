@@ -184,8 +184,8 @@ demo: deps $(BIN)
 
 # What watching costs, as ratios against unwatched runs in the same run:
 # an aiohttp service under wrk against no profiler, asyncio debug mode and
-# Austin (BENCHMARKS.md); then per syscall and loop iteration, and task
-# throughput.  BENCH_ARGS passes options to the service benchmark
+# Austin (BENCHMARKS.md); then per syscall and loop iteration, task
+# throughput, and how exactly stalls of a busy loop are timed.  BENCH_ARGS passes options to the service benchmark
 # (--rounds, --seconds, --pairs, --variants, --configs, --markdown FILE;
 # --pool: judge on the twin pairs of every run of this build so far).
 # bench-smoke: one short round of each, for CI.
@@ -193,12 +193,14 @@ bench: deps $(BIN)
 	$(Q)tests/bench/overhead.py $(BENCH_ARGS)
 	$(Q)tests/bench/syscall_cost.sh
 	$(Q)tests/bench/task_cost.sh
+	$(Q)tests/bench/clock_precision.py
 
 bench-smoke: deps $(BIN)
 	$(Q)tests/bench/overhead.py --rounds 1 --seconds 1 --pairs 1 --solo 1 --tracing 1 \
 		--configs baseline,asyncprobe,asyncprobe-all
 	$(Q)ROUNDS=1 tests/bench/syscall_cost.sh
 	$(Q)ROUNDS=1 SECONDS_EACH=1 tests/bench/task_cost.sh
+	$(Q)tests/bench/clock_precision.py 4
 
 FORMATTED := bpf/*.c bpf/*.h user/*.c user/*.h symbolizer/*.c symbolizer/*.h tests/unit/*.c \
 	tests/fuzz/*.c tests/fuzz/*.h

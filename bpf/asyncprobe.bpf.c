@@ -693,17 +693,17 @@ static __always_inline __u64 mono_ns(__u64 bits)
 
 /*
  * Read the loop's own clock, on the loop thread (a timer tick that found
- * it running, or its switch-out), while the selector hook is detached.
- * The same value: its iteration still runs.  Another: the loop went
- * through its selector since, and the running iteration began then.
+ * it running, or its switch-out).  The same value: its iteration still
+ * runs.  Another: the loop went through its selector since, and the
+ * running iteration began then.  Read while the selector hook is attached
+ * too (it ends the iterations then): a stall begun before a window must
+ * still be seen to last.
  */
 static __always_inline void clock_read(struct ap_loop *l, __u32 tid)
 {
 	__u64 mask = ~(__u64)py.code_ptr_tag_mask, code, p, bits, start, now;
 	struct ap_clock *c;
 
-	if (hook_epoch & 1)
-		return;
 	c = bpf_map_lookup_elem(&clocks, &tid);
 	if (!c)
 		return;

@@ -41,9 +41,10 @@ After the rounds, P twin pairs per variant (default 24) are what the
 budget's throughput and p99 lines are judged on, less what the twin pays as
 much as the target: above all the syscall tracing path, which every task
 takes while a syscall tracepoint is on (asyncprobe's selector hook on a
-kernel without fentry and kprobes), measured (--tracing P) on one service
-alone with an ftrace syscall event that nothing triggers enabled and
-disabled in asyncprobe's place.
+kernel without fentry and kprobes, attached then only at times: the share
+of the run asyncprobe's summary gives), measured (--tracing P) on one
+service alone with an ftrace syscall event that nothing triggers enabled
+and disabled in asyncprobe's place.
 Then (--solo P, default 10) P pairs on one service alone, each watched
 segment between unwatched ones: coarser, but it sees a cost that falls on
 the target's CPU as a whole, which the twins share and so cannot see (armed
