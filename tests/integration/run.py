@@ -188,9 +188,11 @@ class Lines:
         return self.all
 
 
-def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json", hold=0.3):
-    """Start misbehave.py MODE, attach asyncprobe, trigger, collect output
-    (@hold seconds after the workload is done)."""
+def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json", hold=0.3,
+                 lead=0):
+    """Start misbehave.py MODE, attach asyncprobe, trigger (@lead seconds
+    after the first loop is found), collect output (@hold seconds after the
+    workload is done)."""
     global EXPECT_FILE
     EXPECT_FILE = os.path.join(interp.target_dir, "misbehave.py")
     name = "trigger-%d-%d" % (os.getpid(), time.monotonic_ns())
@@ -209,6 +211,7 @@ def run_workload(interp, mode, extra=(), settle=0.3, probe_args=(), fmt="json", 
         if not out.until(lambda l: ready in l, 10):
             err = probe.stderr.read() if probe.poll() is not None else "(still running)"
             raise AssertionError("no loop event within 10 s; stderr: " + err)
+        time.sleep(lead)
         open(trigger_host, "w").close()
         wl_out = Lines(wl.stdout)
         if not wl_out.until(lambda l: l.strip() == "done", 20):
@@ -500,7 +503,8 @@ def t_selector_windows(py):
         raise Skip("the selector hook is not a syscall tracepoint here")
     t0 = time.monotonic()
     # two busy loops (sleeps, not burns: the GIL would time those)
-    ev, pid = run_workload(py, "sleep", extra=("--busy", "--two-loops"), hold=12)
+    # (the stalls begin once both loops' clocks are surely found)
+    ev, pid = run_workload(py, "sleep", extra=("--busy", "--two-loops"), hold=12, lead=1.5)
     s = check_common(ev, pid)
     secs = s["end_ts"] - s["start_ts"]
     assert secs >= 12, secs
