@@ -676,19 +676,19 @@ static __always_inline void iteration_end(struct ap_loop *l, __u32 tid,
  */
 static __always_inline __u64 mono_ns(__u64 bits)
 {
-	__u64 m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52), frac;
+	__u64 m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52), secs, frac;
 	__u32 e = (bits >> 52) & 0x7ff, sh;
 
 	if (bits >> 63 || e < 1023 || e >= 1023 + 40)
 		return 0;
 	sh = 1075 - e; /* the value is m / 2^sh, 13 <= sh <= 52 */
+	secs = m >> sh;
 	frac = m & ((1ULL << sh) - 1);
 	if (sh > 32) { /* keep frac * 1e9 within 64 bits */
 		frac >>= sh - 32;
 		sh = 32;
 	}
-	return (m >> (1075 - e)) * 1000000000ULL +
-	       ((frac * 1000000000ULL) >> sh);
+	return secs * 1000000000ULL + ((frac * 1000000000ULL) >> sh);
 }
 
 /*

@@ -129,6 +129,15 @@ static bool tracefs_ready(int verbose)
 	return tracefs_dir() != NULL;
 }
 
+bool hooks__costs_every_syscall(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	return bpf_program__autoload(prog) &&
+	       (starts_with(sec, "tracepoint/syscalls/") ||
+		!strcmp(sec, "raw_tp/sys_enter"));
+}
+
 /* Does this kernel have the function (fentry, kprobe) or the tracepoint? */
 /*
  * Does this kernel have the hook?  Kept cheap (no BTF parse, no load):

@@ -7,6 +7,7 @@
 #include "asyncprobe.h"
 
 struct asyncprobe_bpf;
+struct bpf_program;
 
 struct hooks_config {
 	pid_t tgid; /* the target */
@@ -47,6 +48,10 @@ const char *hooks__variant(int i, const char **what);
  */
 struct asyncprobe_bpf *hooks__try(const struct hooks_config *cfg, int i,
 				  const char **step, int *err);
+
+/* A selector program chosen (loaded) whose hook costs every syscall on the
+ * machine: a syscall tracepoint, raw sys_enter. */
+bool hooks__costs_every_syscall(const struct bpf_program *prog);
 
 /* libbpf's messages on stderr: none (0), warnings (-v), all (-vv). */
 void hooks__log_level(int verbose);

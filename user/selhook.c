@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include "asyncprobe.h"
 #include "asyncprobe.skel.h"
+#include "hooks.h"
 #include "selhook.h"
 
 #define MAX_HOOKS 8
@@ -29,16 +31,6 @@ struct selhook {
 	struct bpf_link *closed[MAX_HOOKS];
 };
 
-/* The selector programs that cost every syscall: loaded, so chosen. */
-static bool costly(const struct bpf_program *prog)
-{
-	const char *sec = bpf_program__section_name(prog);
-
-	return bpf_program__autoload(prog) &&
-	       (!strncmp(sec, "tracepoint/syscalls/", 20) ||
-		!strcmp(sec, "raw_tp/sys_enter"));
-}
-
 struct selhook *selhook__new(struct asyncprobe_bpf *skel, double now,
 			     bool always, int verbose)
 {
@@ -55,7 +47,8 @@ struct selhook *selhook__new(struct asyncprobe_bpf *skel, double now,
 	for (int i = 0; i < s->prog_cnt && h->n < MAX_HOOKS; i++) {
 		struct bpf_program *prog = *s->progs[i].prog;
 
-		if (prog && costly(prog) && *s->progs[i].link) {
+		if (prog && hooks__costs_every_syscall(prog) &&
+		    *s->progs[i].link) {
 			h->progs[h->n] = prog;
 			h->links[h->n++] = s->progs[i].link;
 		}
@@ -165,9 +158,7 @@ void selhook__tick(struct selhook *h, double now, bool needed)
 	if (!selhook__windowed(h) || h->failed)
 		return;
 	/* windows at fixed times from the start */
-	period_at = now - h->start;
-	period_at -=
-		SELHOOK_PERIOD_S * (double)(long)(period_at / SELHOOK_PERIOD_S);
+	period_at = fmod(now - h->start, SELHOOK_PERIOD_S);
 	window = !needed && period_at < SELHOOK_WINDOW_S &&
 		 now - h->start >= SELHOOK_PERIOD_S;
 	weight_set(h, window);
