@@ -695,7 +695,8 @@ static __always_inline __u64 mono_ns(__u64 bits)
  * Read the loop's own clock, on the loop thread (a timer tick that found
  * it running, or its switch-out).  The same value: its iteration still
  * runs.  Another: the loop went through its selector since, and the
- * running iteration began then.  Read while the selector hook is attached
+ * running iteration began then.  Unset after a value: it ended, the next
+ * call has begun.  Read while the selector hook is attached
  * too (it ends the iterations then): a stall begun before a window must
  * still be seen to last.
  */
@@ -713,12 +714,18 @@ static __always_inline void clock_read(struct ap_loop *l, __u32 tid)
 	    bpf_probe_read_user(&p, sizeof(p), (void *)c->slot))
 		return;
 	p &= mask; /* 3.14+: a tagged stack reference */
-	if (!p)	   /* between iterations: the next reading tells */
+	now = bpf_ktime_get_ns();
+	if (!p) {
+		/* unset: a new call, not yet back from its selector; the
+		 * iteration whose clock was read has ended (else a GIL wait
+		 * here would join the last one's) */
+		if (l->clk_bits)
+			iteration_end(l, tid, now);
 		return;
+	}
 	if (bpf_probe_read_user(&bits, sizeof(bits),
 				(void *)(p + c->value_off)))
 		return;
-	now = bpf_ktime_get_ns();
 	if (bits == l->clk_bits) {
 		l->alive_ns = now;
 		return;
@@ -842,6 +849,11 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 			/* woken in its loop wait: idle until now */
 			now = bpf_ktime_get_ns();
 			l->sel_sleep = 0;
+			/* no hook to see the next selector call: its sleep
+			 * must end the iteration (the hook's mark would stay
+			 * after it detached, and a blocking episode with it) */
+			if (!(hook_epoch & 1))
+				l->sel_entered = 0;
 			regs = btf ? (struct pt_regs *)bpf_task_pt_regs(next)
 				   : NULL;
 			if (regs &&
