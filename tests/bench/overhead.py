@@ -250,6 +250,10 @@ def ensure_tracefs():
                    check=False, stderr=subprocess.DEVNULL)
 
 
+class WrkErrors(RuntimeError):
+    """wrk saw failed requests: the service could not keep up."""
+
+
 def wrk(port, seconds, latency=True, path="/"):
     """Requests/s and p99 latency (s) of a wrk run from LOAD_CPU."""
     argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNECTIONS,
@@ -270,8 +274,17 @@ def wrk(port, seconds, latency=True, path="/"):
         p99 = float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", r.stdout)
     if errors:
-        raise RuntimeError("wrk saw errors: " + errors.group(0))
+        raise WrkErrors(errors.group(0))
     return rps, p99
+
+
+def warm_up(port, seconds):
+    """Load without measuring; a service that cannot keep up shows in the
+    measured run."""
+    try:
+        wrk(port, seconds, False)
+    except WrkErrors:
+        pass
 
 
 def count_syscalls(pid, seconds):
@@ -324,6 +337,7 @@ class Run:
         self.rps = self.p99 = self.cpu_pct = self.rss = self.syscalls = None
         self.bpf_pct = self.switches = self.switch_ns = None
         self.attach_s = self.report_s = self.lost = self.hook_share = None
+        self.errors = None  # wrk's failed requests: this run not counted
         self.seconds, self.austin = seconds, austin
 
     def go(self, svc):
@@ -331,7 +345,7 @@ class Run:
         try:
             prof, scraper = self.profiler(svc.pid)
             # warm-up, and the target's syscall rate under load
-            load = threading.Thread(target=wrk, args=(svc.port, 3, False))
+            load = threading.Thread(target=warm_up, args=(svc.port, 3))
             load.start()
             time.sleep(0.5)
             self.syscalls = count_syscalls(svc.pid, 1)
@@ -351,7 +365,11 @@ class Run:
             load.join()
             c0 = cpu_ns(prof.p.pid) if prof else 0
             t0 = time.monotonic()
-            self.rps, self.p99 = wrk(svc.port, self.seconds)
+            try:
+                self.rps, self.p99 = wrk(svc.port, self.seconds)
+            except WrkErrors as e:
+                self.errors = str(e)
+                return self
             if prof:
                 self.cpu_pct = (cpu_ns(prof.p.pid) - c0) / (time.monotonic() - t0) / 1e7
                 self.rss = peak_rss_mib(prof.p.pid)
@@ -726,6 +744,7 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
     p("baseline of that round (the same service process, but for asyncio-debug)")
     budget = []
     spread = {}
+    failed = []
     for v in variants:
         base = [r for r in runs if r.variant == v and r.config == "baseline"]
         p("")
@@ -739,6 +758,11 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
             rs = [r for r in runs if r.variant == v and r.config == c]
             if not rs:
                 continue
+            bad = [r for r in rs if r.errors]
+            if bad:
+                failed.append("%s %s: %d of %d runs not counted, wrk saw failed requests (%s):"
+                              " the service did not keep up" % (
+                                  v, c, len(bad), len(rs), bad[0].errors))
             rps, p99 = med(r.rps for r in rs), med(r.p99 for r in rs)
             cpu, rss = med(r.cpu_pct for r in rs), max((r.rss for r in rs if r.rss), default=None)
             bpf = med(r.bpf_pct for r in rs)
@@ -843,6 +867,9 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                      and rep <= BUDGET_REPORT_S, "%.3f"),
                     ("%s: no events lost" % v, lost, lost == 0, "%d"),
                 ]
+    if failed:
+        p("")
+        p("\n".join(failed))
     if budget:
         p("")
         p("budget (asyncprobe with defaults; worst of the rounds for attach and report;")
@@ -1006,7 +1033,11 @@ def main():
                           end="", flush=True, file=sys.stderr)
                     r = Run(v, c, a.seconds, austin).go(svc)
                     r.round = rnd
-                    print(" %8.0f req/s" % r.rps, file=sys.stderr)
+                    if r.errors:
+                        print(" not counted, wrk saw failed requests (%s)" % r.errors,
+                              file=sys.stderr)
+                    else:
+                        print(" %8.0f req/s" % r.rps, file=sys.stderr)
                     runs.append(r)
             finally:
                 if svc:
