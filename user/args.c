@@ -92,7 +92,7 @@ static const char usage[] =
 	"                              where it is a syscall tracepoint (no\n"
 	"                              kprobes or fentry) that slows every\n"
 	"                              syscall on the machine, so by default\n"
-	"                              (windows) it is attached 1 s in 10\n"
+	"                              (windows) it is attached 0.5 s in 10\n"
 	"                              and the loops' own clocks time the\n"
 	"                              stalls in between\n"
 	"\n"

@@ -227,7 +227,7 @@ int check__run(const struct ap_options *o)
 		line(out, "selector-hook", "%s",
 		     selhook__windowed(h)
 			     ? "windows (it slows every syscall here: attached "
-			       "1 s in 10, loops' own clocks time the rest)"
+			       "0.5 s in 10, loops' own clocks time the rest)"
 			     : "always attached");
 		selhook__free(h);
 	}

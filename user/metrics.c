@@ -149,8 +149,8 @@ static void loop_families(struct render *r, struct ap_target_metrics *ts, int n)
 		{ "asyncprobe_event_loop_lag_seconds", "histogram",
 		  "Busy time of each event loop iteration (callbacks run "
 		  "between two selector waits). Where the selector hook is a "
-		  "syscall tracepoint, attached 1 s in 10, an iteration "
-		  "shorter than a stall timed then counts for 10." },
+		  "syscall tracepoint, attached 0.5 s in 10, an iteration "
+		  "shorter than a stall timed then counts for 20." },
 		{ "asyncprobe_event_loop_time_seconds_total", "counter",
 		  "Time each event loop thread spent running callbacks "
 		  "(active) and waiting in its selector (idle)." },

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 
 #define SELHOOK_PERIOD_S 10.0
-#define SELHOOK_WINDOW_S 1.0
+#define SELHOOK_WINDOW_S 0.5
 /* at the start: attached until the loops have clocks, or this long */
 #define SELHOOK_START_S 5.0
 

@@ -891,7 +891,7 @@ def report(runs, variants, configs, rounds, seconds, out, precise=None, syscall_
                 p("tracepoints are on: one service by itself with an ftrace syscall event that")
                 p("nothing triggers enabled in place of asyncprobe, bracketed like \"alone\"")
                 p("(median, 95% CI), paid for the share of the run they were attached (the")
-                p("summary's selector_hook_share: at the start, then 1 s in 10); and the")
+                p("summary's selector_hook_share: at the start, then 0.5 s in 10); and the")
                 p("sched_switch program's mean run for each of the target's switches in and out:")
             else:
                 p("%.1f ns more per syscall of any process while asyncprobe watches, and the"
