@@ -696,9 +696,9 @@ static __always_inline __u64 mono_ns(__u64 bits)
  * it running, or its switch-out).  The same value: its iteration still
  * runs.  Another: the loop went through its selector since, and the
  * running iteration began then.  Unset after a value: it ended, the next
- * call has begun.  Read while the selector hook is attached
- * too (it ends the iterations then): a stall begun before a window must
- * still be seen to last.
+ * call has begun.  Read while the selector hook is attached too (it ends
+ * the iterations then): a stall begun before a window must still be seen
+ * to last.
  */
 static __always_inline void clock_read(struct ap_loop *l, __u32 tid)
 {
