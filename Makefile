@@ -185,7 +185,8 @@ demo: deps $(BIN)
 # What watching costs, as ratios against unwatched runs in the same run:
 # an aiohttp service under wrk against no profiler, asyncio debug mode and
 # Austin (BENCHMARKS.md); then per syscall and loop iteration, task
-# throughput, and how exactly stalls of a busy loop are timed.  BENCH_ARGS passes options to the service benchmark
+# throughput, and how exactly stalls of a busy loop are timed.  BENCH_ARGS
+# passes options to the service benchmark
 # (--rounds, --seconds, --pairs, --variants, --configs, --markdown FILE;
 # --pool: judge on the twin pairs of every run of this build so far).
 # bench-smoke: one short round of each, for CI.

@@ -714,18 +714,18 @@ static __always_inline void clock_read(struct ap_loop *l, __u32 tid)
 	    bpf_probe_read_user(&p, sizeof(p), (void *)c->slot))
 		return;
 	p &= mask; /* 3.14+: a tagged stack reference */
-	now = bpf_ktime_get_ns();
 	if (!p) {
 		/* unset: a new call, not yet back from its selector; the
 		 * iteration whose clock was read has ended (else a GIL wait
 		 * here would join the last one's) */
 		if (l->clk_bits)
-			iteration_end(l, tid, now);
+			iteration_end(l, tid, bpf_ktime_get_ns());
 		return;
 	}
 	if (bpf_probe_read_user(&bits, sizeof(bits),
 				(void *)(p + c->value_off)))
 		return;
+	now = bpf_ktime_get_ns();
 	if (bits == l->clk_bits) {
 		l->alive_ns = now;
 		return;

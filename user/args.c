@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "options.h"
+#include "selhook.h"
 #include "version.h"
 
 static const char usage[] =
@@ -92,7 +93,8 @@ static const char usage[] =
 	"                              where it is a syscall tracepoint (no\n"
 	"                              kprobes or fentry) that slows every\n"
 	"                              syscall on the machine, so by default\n"
-	"                              (windows) it is attached 0.5 s in 10\n"
+	"                              (windows) it is "
+	"attached " SELHOOK_WINDOWS_TEXT "\n"
 	"                              and the loops' own clocks time the\n"
 	"                              stalls in between\n"
 	"\n"

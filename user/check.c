@@ -226,8 +226,10 @@ int check__run(const struct ap_options *o)
 
 		line(out, "selector-hook", "%s",
 		     selhook__windowed(h)
-			     ? "windows (it slows every syscall here: attached "
-			       "0.5 s in 10, loops' own clocks time the rest)"
+			     ? "windows (it slows every syscall here: "
+			       "attached " SELHOOK_WINDOWS_TEXT
+			       ", loops' own clocks time "
+			       "the rest)"
 			     : "always attached");
 		selhook__free(h);
 	}

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "metrics.h"
 #include "output.h"
+#include "selhook.h"
 
 static const uint64_t lag_bounds[AP_LAG_NBOUNDS] = AP_LAG_BOUNDS;
 static const uint64_t gc_bounds[AP_GC_NBOUNDS] = AP_GC_BOUNDS;
@@ -149,8 +150,9 @@ static void loop_families(struct render *r, struct ap_target_metrics *ts, int n)
 		{ "asyncprobe_event_loop_lag_seconds", "histogram",
 		  "Busy time of each event loop iteration (callbacks run "
 		  "between two selector waits). Where the selector hook is a "
-		  "syscall tracepoint, attached 0.5 s in 10, an iteration "
-		  "shorter than a stall timed then counts for 20." },
+		  "syscall tracepoint, attached " SELHOOK_WINDOWS_TEXT
+		  ", an iteration shorter than a stall timed then counts "
+		  "for " SELHOOK_WEIGHT_TEXT "." },
 		{ "asyncprobe_event_loop_time_seconds_total", "counter",
 		  "Time each event loop thread spent running callbacks "
 		  "(active) and waiting in its selector (idle)." },

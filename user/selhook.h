@@ -17,6 +17,10 @@
 
 #define SELHOOK_PERIOD_S 10.0
 #define SELHOOK_WINDOW_S 0.5
+/* the two above, as --help, check and the metrics' help say them */
+#define SELHOOK_WINDOWS_TEXT "0.5 s in 10"
+/* what an iteration timed in a window stands for, said the same way */
+#define SELHOOK_WEIGHT_TEXT "20"
 /* at the start: attached until the loops have clocks, or this long */
 #define SELHOOK_START_S 5.0
 
