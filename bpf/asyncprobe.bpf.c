@@ -774,8 +774,8 @@ static __always_inline int selector_enter(long nr, int fd)
 
 /*
  * Selector entry, in the cheapest form the kernel allows, chosen by
- * userspace before load: fentry; kprobe; the per-syscall tracepoint (runs
- * for selector calls only, but turns on the syscall tracing slow path for
+ * userspace before load: fentry; kprobe; the per-syscall tracepoints (run
+ * for selector calls only, but turn on the syscall tracing slow path for
  * every task); raw sys_enter (runs for every syscall on the machine).
  */
 #define SELECTOR_PROBES(name, NR)                                              \
@@ -788,11 +788,6 @@ static __always_inline int selector_enter(long nr, int fd)
 	int BPF_KPROBE(kprobe_##name, struct pt_regs *regs)                    \
 	{                                                                      \
 		return selector_enter(NR, (int)BPF_CORE_READ(regs, di));       \
-	}                                                                      \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                            \
-	int tp_##name(struct trace_event_raw_sys_enter *ctx)                   \
-	{                                                                      \
-		return selector_enter(NR, (int)ctx->args[0]);                  \
 	}
 
 SELECTOR_PROBES(epoll_wait, nr_epoll_wait)
@@ -802,6 +797,17 @@ SELECTOR_PROBES(poll, nr_poll)
 SELECTOR_PROBES(ppoll, nr_ppoll)
 SELECTOR_PROBES(select, nr_select)
 SELECTOR_PROBES(pselect6, nr_pselect6)
+
+/*
+ * One program for every selector syscall's tracepoint, which userspace
+ * attaches to each (no target here: nothing auto-attaches it), so that it
+ * is verified once, not seven times; the event says which syscall.
+ */
+SEC("tracepoint")
+int tp_selector(struct trace_event_raw_sys_enter *ctx)
+{
+	return selector_enter(ctx->id, (int)ctx->args[0]);
+}
 
 SEC("raw_tp/sys_enter")
 int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)

@@ -136,6 +136,7 @@ int check__run(const struct ap_options *o)
 		.tgid = getpid(),
 		.stall_ns = 100000000,
 		.block_ns = 10000000,
+		.both_samplers = true,
 		.verbose = o->verbose,
 	};
 	const char *use = NULL, *what, *step;
@@ -187,7 +188,7 @@ int check__run(const struct ap_options *o)
 		if (!kept)
 			kept = skel;
 		else
-			asyncprobe_bpf__destroy(skel);
+			hooks__destroy(skel);
 	}
 	if (!kept) {
 		fprintf(out, "asyncprobe cannot run here: no variant of its "
@@ -236,6 +237,6 @@ int check__run(const struct ap_options *o)
 	fprintf(out, "asyncprobe can run here: it uses %s\n", use);
 	rc = 0;
 cleanup:
-	asyncprobe_bpf__destroy(kept);
+	hooks__destroy(kept);
 	return rc;
 }

@@ -1672,7 +1672,7 @@ void collector__free(struct collector *c)
 	hygiene__free(c->hygiene);
 	watch__free(c->watch);
 	ring_buffer__free(c->rb);
-	asyncprobe_bpf__destroy(c->skel);
+	hooks__destroy(c->skel);
 	pysym__free(c->sym);
 	sitetab__free(c->stall_sites);
 	sitetab__free(c->block_sites);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -129,36 +130,40 @@ static bool tracefs_ready(int verbose)
 	return tracefs_dir() != NULL;
 }
 
+/* The selector program attached to every syscall tracepoint below. */
+static bool is_selector_tp(const char *sec)
+{
+	return !strcmp(sec, "tracepoint");
+}
+
 bool hooks__costs_every_syscall(const struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);
 
 	return bpf_program__autoload(prog) &&
-	       (starts_with(sec, "tracepoint/syscalls/") ||
-		!strcmp(sec, "raw_tp/sys_enter"));
+	       (is_selector_tp(sec) || !strcmp(sec, "raw_tp/sys_enter"));
 }
 
-/* Does this kernel have the function (fentry, kprobe) or the tracepoint? */
+/* Does this kernel have syscall @name's tracepoint (tracefs lists it)? */
+static bool tracepoint_exists(const char *name)
+{
+	const char *dir = tracefs_dir();
+	char p[256];
+
+	if (!dir)
+		return false;
+	snprintf(p, sizeof(p), "%s/events/syscalls/sys_enter_%s", dir, name);
+	return !access(p, F_OK);
+}
+
 /*
  * Does this kernel have the hook?  Kept cheap (no BTF parse, no load):
- * only epoll_pwait2 (5.11) is missing anywhere we run, and a tracepoint is
- * there when tracefs lists it.
+ * only epoll_pwait2 (5.11) is missing anywhere we run.
  */
 static bool hook_exists(const char *sec)
 {
-	const char *fn = strchr(sec, '/');
-	char p[256];
-
-	if (!fn)
-		return true;
-	if (starts_with(sec, "tracepoint/")) {
-		const char *dir = tracefs_dir();
-
-		if (!dir)
-			return false;
-		snprintf(p, sizeof(p), "%s/events/%s", dir, fn + 1);
-		return !access(p, F_OK);
-	}
+	if (is_selector_tp(sec))
+		return tracefs_dir() != NULL;
 	if (strstr(sec, "epoll_pwait2")) {
 		long nr = syscall__nr("epoll_pwait2");
 
@@ -167,6 +172,112 @@ static bool hook_exists(const char *sec)
 		       errno != ENOSYS;
 	}
 	return true;
+}
+
+/* The selector syscalls, whose tracepoints tp_selector is attached to. */
+static const char *const selector_syscalls[] = {
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "poll",
+	"ppoll",      "select",	     "pselect6",
+};
+
+#define NSELECTORS (sizeof(selector_syscalls) / sizeof(selector_syscalls[0]))
+
+/*
+ * The links of tp_selector, one per tracepoint, which a skeleton keeps
+ * one of per program: kept here beside the skeleton they belong to.
+ */
+struct tp_links {
+	struct asyncprobe_bpf *skel;
+	const char *tps[NSELECTORS];
+	struct bpf_link *links[NSELECTORS];
+	int n;
+	struct tp_links *next;
+};
+
+static struct tp_links *tp_links_all;
+
+static struct tp_links *tp_links_find(const struct asyncprobe_bpf *skel)
+{
+	for (struct tp_links *t = tp_links_all; t; t = t->next)
+		if (t->skel == skel)
+			return t;
+	return NULL;
+}
+
+struct bpf_link *hooks__sel_attach(struct bpf_program *prog, const char *tp)
+{
+	char name[64];
+
+	if (!tp)
+		return bpf_program__attach(prog);
+	snprintf(name, sizeof(name), "sys_enter_%s", tp);
+	return bpf_program__attach_tracepoint(prog, "syscalls", name);
+}
+
+/* Attach tp_selector to the tracepoint of every selector syscall here. */
+static int tp_links_attach(struct asyncprobe_bpf *skel)
+{
+	struct tp_links *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->skel = skel;
+	t->next = tp_links_all;
+	tp_links_all = t;
+	for (size_t i = 0; i < NSELECTORS; i++) {
+		const char *tp = selector_syscalls[i];
+
+		/* epoll_pwait2 is 5.11+ */
+		if (!tracepoint_exists(tp))
+			continue;
+		t->links[t->n] = hooks__sel_attach(skel->progs.tp_selector, tp);
+		if (!t->links[t->n])
+			return -errno;
+		t->tps[t->n++] = tp;
+	}
+	return t->n ? 0 : -ENOENT;
+}
+
+int hooks__selector(struct asyncprobe_bpf *skel, struct bpf_program **progs,
+		    const char **tps, struct bpf_link ***links, int max)
+{
+	const struct bpf_object_skeleton *s = skel->skeleton;
+	struct tp_links *t = tp_links_find(skel);
+	int n = 0;
+
+	for (int i = 0; t && i < t->n && n < max; i++, n++) {
+		progs[n] = skel->progs.tp_selector;
+		tps[n] = t->tps[i];
+		links[n] = &t->links[i];
+	}
+	for (int i = 0; i < s->prog_cnt && n < max; i++) {
+		struct bpf_program *prog = *s->progs[i].prog;
+
+		if (prog && hooks__costs_every_syscall(prog) &&
+		    *s->progs[i].link) {
+			progs[n] = prog;
+			tps[n] = NULL;
+			links[n++] = s->progs[i].link;
+		}
+	}
+	return n;
+}
+
+void hooks__destroy(struct asyncprobe_bpf *skel)
+{
+	struct tp_links **pp = &tp_links_all;
+
+	while (*pp && (*pp)->skel != skel)
+		pp = &(*pp)->next;
+	if (*pp) {
+		struct tp_links *t = *pp;
+
+		*pp = t->next;
+		for (int i = 0; i < t->n; i++)
+			bpf_link__destroy(t->links[i]);
+		free(t);
+	}
+	asyncprobe_bpf__destroy(skel);
 }
 
 /* Can this kernel attach kprobes at all (CONFIG_KPROBES)? */
@@ -196,7 +307,7 @@ static void programs_select(struct asyncprobe_bpf *skel,
 			load = v->sel == SEL_FENTRY;
 		else if (starts_with(sec, "kprobe/"))
 			load = v->sel == SEL_KPROBE;
-		else if (starts_with(sec, "tracepoint/syscalls/"))
+		else if (is_selector_tp(sec))
 			load = v->sel == SEL_TRACEPOINT;
 		else if (!strcmp(sec, "raw_tp/sys_enter"))
 			load = v->sel == SEL_SYS_ENTER;
@@ -204,9 +315,13 @@ static void programs_select(struct asyncprobe_bpf *skel,
 			load = v->tp_btf;
 		else if (starts_with(sec, "raw_tp/"))
 			load = !v->tp_btf;
-		/* the timer-tick sampler, unless a sampling period is set */
+		/* the timer-tick sampler, unless a sampling period is set;
+		 * the task-clock one only then */
 		if (strstr(sec, "/local_timer_entry"))
-			load = load && !cfg->sample_period_ns;
+			load = load &&
+			       (!cfg->sample_period_ns || cfg->both_samplers);
+		if (prog == skel->progs.on_sample)
+			load = cfg->sample_period_ns || cfg->both_samplers;
 		/* epoll_pwait2 is 5.11+: skip what this kernel lacks */
 		if (load && !hook_exists(sec))
 			load = false;
@@ -344,9 +459,11 @@ struct asyncprobe_bpf *hooks__try(const struct hooks_config *cfg, int i,
 		*step = "attach";
 		*err = asyncprobe_bpf__attach(skel);
 	}
+	if (!*err && v->sel == SEL_TRACEPOINT)
+		*err = tp_links_attach(skel);
 	if (!*err)
 		return skel;
-	asyncprobe_bpf__destroy(skel);
+	hooks__destroy(skel);
 	return NULL;
 }
 

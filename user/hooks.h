@@ -2,6 +2,7 @@
 #ifndef HOOKS_H
 #define HOOKS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "asyncprobe.h"
@@ -23,6 +24,7 @@ struct hooks_config {
 	uint64_t coro_code_off;	   /* in a coroutine object; 0: unknown */
 	struct ap_fin_layout fin;  /* what the _asyncio finalizers report */
 	uint64_t sample_period_ns; /* 0: sample on the timer tick */
+	bool both_samplers;	   /* load either way (asyncprobe check) */
 	uint32_t ring_bytes; /* a power of 2 pages; 0: as compiled (4 MiB) */
 	const char *only;    /* --hooks NAME; NULL: the cheapest that works */
 	int verbose;
@@ -49,9 +51,23 @@ const char *hooks__variant(int i, const char **what);
 struct asyncprobe_bpf *hooks__try(const struct hooks_config *cfg, int i,
 				  const char **step, int *err);
 
+/* Detach and destroy what hooks__load or hooks__try returned. */
+void hooks__destroy(struct asyncprobe_bpf *skel);
+
 /* A selector program chosen (loaded) whose hook costs every syscall on the
  * machine: a syscall tracepoint, raw sys_enter. */
 bool hooks__costs_every_syscall(const struct bpf_program *prog);
+
+/*
+ * The attachments of those programs, at most @max: the program, the
+ * syscall whose tracepoint it is attached to (NULL: its own section's
+ * hook) and where its link is kept (NULL while detached).
+ */
+int hooks__selector(struct asyncprobe_bpf *skel, struct bpf_program **progs,
+		    const char **tps, struct bpf_link ***links, int max);
+
+/* Attach @prog again where hooks__selector said (@tp). */
+struct bpf_link *hooks__sel_attach(struct bpf_program *prog, const char *tp);
 
 /* libbpf's messages on stderr: none (0), warnings (-v), all (-vv). */
 void hooks__log_level(int verbose);

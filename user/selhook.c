@@ -18,6 +18,7 @@ struct selhook {
 	struct asyncprobe_bpf *skel;
 	/* the selector programs' places in the skeleton */
 	struct bpf_program *progs[MAX_HOOKS];
+	const char *tps[MAX_HOOKS];
 	struct bpf_link **links[MAX_HOOKS];
 	int n;
 	bool attached, always;
@@ -34,7 +35,6 @@ struct selhook {
 struct selhook *selhook__new(struct asyncprobe_bpf *skel, double now,
 			     bool always, int verbose)
 {
-	const struct bpf_object_skeleton *s = skel->skeleton;
 	struct selhook *h = calloc(1, sizeof(*h));
 
 	if (!h)
@@ -44,15 +44,7 @@ struct selhook *selhook__new(struct asyncprobe_bpf *skel, double now,
 	h->verbose = verbose;
 	h->attached = true;
 	h->start = h->since = now;
-	for (int i = 0; i < s->prog_cnt && h->n < MAX_HOOKS; i++) {
-		struct bpf_program *prog = *s->progs[i].prog;
-
-		if (prog && hooks__costs_every_syscall(prog) &&
-		    *s->progs[i].link) {
-			h->progs[h->n] = prog;
-			h->links[h->n++] = s->progs[i].link;
-		}
-	}
+	h->n = hooks__selector(skel, h->progs, h->tps, h->links, MAX_HOOKS);
 	/* without a writable .data the programs could not tell */
 	if (!skel->data)
 		h->n = 0;
@@ -105,7 +97,7 @@ static void hook_attach(struct selhook *h, double now)
 
 		if (*h->links[i])
 			continue;
-		*h->links[i] = bpf_program__attach(h->progs[i]);
+		*h->links[i] = hooks__sel_attach(h->progs[i], h->tps[i]);
 		if (*h->links[i])
 			continue;
 		/* half a hook would time iterations wrong: none */
