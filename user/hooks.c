@@ -136,7 +136,9 @@ static bool is_selector_tp(const char *sec)
 	return !strcmp(sec, "tracepoint");
 }
 
-bool hooks__costs_every_syscall(const struct bpf_program *prog)
+/* A selector program chosen (loaded) whose hook costs every syscall on the
+ * machine: a syscall tracepoint, raw sys_enter. */
+static bool costs_every_syscall(const struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);
 
@@ -183,8 +185,9 @@ static const char *const selector_syscalls[] = {
 #define NSELECTORS (sizeof(selector_syscalls) / sizeof(selector_syscalls[0]))
 
 /*
- * The links of tp_selector, one per tracepoint, which a skeleton keeps
- * one of per program: kept here beside the skeleton they belong to.
+ * The links of tp_selector, one per tracepoint (a skeleton keeps one link
+ * per program), listed by the skeleton they belong to.  Used from the
+ * main thread only.
  */
 struct tp_links {
 	struct asyncprobe_bpf *skel;
@@ -253,8 +256,7 @@ int hooks__selector(struct asyncprobe_bpf *skel, struct bpf_program **progs,
 	for (int i = 0; i < s->prog_cnt && n < max; i++) {
 		struct bpf_program *prog = *s->progs[i].prog;
 
-		if (prog && hooks__costs_every_syscall(prog) &&
-		    *s->progs[i].link) {
+		if (prog && costs_every_syscall(prog) && *s->progs[i].link) {
 			progs[n] = prog;
 			tps[n] = NULL;
 			links[n++] = s->progs[i].link;

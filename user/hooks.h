@@ -54,13 +54,10 @@ struct asyncprobe_bpf *hooks__try(const struct hooks_config *cfg, int i,
 /* Detach and destroy what hooks__load or hooks__try returned. */
 void hooks__destroy(struct asyncprobe_bpf *skel);
 
-/* A selector program chosen (loaded) whose hook costs every syscall on the
- * machine: a syscall tracepoint, raw sys_enter. */
-bool hooks__costs_every_syscall(const struct bpf_program *prog);
-
 /*
- * The attachments of those programs, at most @max: the program, the
- * syscall whose tracepoint it is attached to (NULL: its own section's
+ * The attachments of the selector hooks that cost every syscall on the
+ * machine (syscall tracepoints, raw sys_enter), at most @max: the program,
+ * the syscall whose tracepoint it is attached to (NULL: its own section's
  * hook) and where its link is kept (NULL while detached).
  */
 int hooks__selector(struct asyncprobe_bpf *skel, struct bpf_program **progs,

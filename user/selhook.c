@@ -16,7 +16,7 @@
 
 struct selhook {
 	struct asyncprobe_bpf *skel;
-	/* the selector programs' places in the skeleton */
+	/* the selector hooks: program, tracepoint, where the link is kept */
 	struct bpf_program *progs[MAX_HOOKS];
 	const char *tps[MAX_HOOKS];
 	struct bpf_link **links[MAX_HOOKS];
