@@ -119,7 +119,10 @@ static void hook_attach(struct selhook *h, double now)
 	h->attached = true;
 	h->since = now;
 	if (h->verbose > 1)
-		fprintf(stderr, "asyncprobe: selector hook attached\n");
+		fprintf(stderr,
+			"asyncprobe: selector hook attached at %.3f s of the "
+			"monotonic clock\n",
+			now);
 }
 
 static void hook_detach(struct selhook *h, double now)
@@ -139,7 +142,10 @@ static void hook_detach(struct selhook *h, double now)
 	h->attached = false;
 	h->since = now;
 	if (h->verbose > 1)
-		fprintf(stderr, "asyncprobe: selector hook detached\n");
+		fprintf(stderr,
+			"asyncprobe: selector hook detached at %.3f s of the "
+			"monotonic clock\n",
+			now);
 }
 
 void selhook__tick(struct selhook *h, double now, bool needed)
@@ -149,10 +155,14 @@ void selhook__tick(struct selhook *h, double now, bool needed)
 
 	if (!selhook__windowed(h) || h->failed)
 		return;
-	/* windows at fixed times from the start */
-	period_at = fmod(now - h->start, SELHOOK_PERIOD_S);
-	window = !needed && period_at < SELHOOK_WINDOW_S &&
-		 now - h->start >= SELHOOK_PERIOD_S;
+	/*
+	 * Windows at fixed times of the monotonic clock, not of the start:
+	 * every asyncprobe on the machine (and every target of one) has the
+	 * same windows, and the tracing path, which one hook turns on for
+	 * all, is paid for one.  The ticks are aligned too (session.c).
+	 */
+	period_at = fmod(now, SELHOOK_PERIOD_S);
+	window = !needed && period_at < SELHOOK_WINDOW_S;
 	weight_set(h, window);
 	if ((needed || window) && !h->attached)
 		hook_attach(h, now);

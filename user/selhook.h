@@ -5,9 +5,11 @@
  * for every task: kernels without fentry or kprobes), it is attached only
  * while it is needed: from the start until every loop found has its own
  * clock (pyclock.h), while a loop has none (uvloop), and a window of
- * SELHOOK_WINDOW_S every SELHOOK_PERIOD_S, in which iterations are timed
- * exactly for the lag histogram and new loops are found.  The loops' own
- * clocks, read at timer ticks and switch-outs, time the stalls in between.
+ * SELHOOK_WINDOW_S every SELHOOK_PERIOD_S (at multiples of it of the
+ * monotonic clock: the same for every asyncprobe on the machine), in which
+ * iterations are timed exactly for the lag histogram and new loops are
+ * found.  The loops' own clocks, read at timer ticks and switch-outs, time
+ * the stalls in between.
  * Elsewhere (fentry, kprobes) it stays attached.
  */
 #ifndef SELHOOK_H

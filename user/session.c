@@ -322,11 +322,21 @@ static int write_page(void *ctx, FILE *out)
 
 static int session_setup(struct session *s)
 {
+	const uint64_t period_ns = AP_TICK_MS * 1000000ULL;
 	struct itimerspec tick = {
 		.it_interval = { 0, AP_TICK_MS * 1000000L },
-		.it_value = { 0, AP_TICK_MS * 1000000L },
 	};
+	struct timespec now;
+	uint64_t next_ns;
 	sigset_t mask;
+
+	/* on multiples of the period: every asyncprobe on the machine ticks
+	 * at the same times, so their selector-hook windows coincide */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	next_ns = ((now.tv_sec * 1000000000ULL + now.tv_nsec) / period_ns + 1) *
+		  period_ns;
+	tick.it_value.tv_sec = next_ns / 1000000000ULL;
+	tick.it_value.tv_nsec = next_ns % 1000000000ULL;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -339,7 +349,7 @@ static int session_setup(struct session *s)
 	if (s->sigfd < 0 || s->timerfd < 0 || s->epfd < 0 ||
 	    watch(s, s->sigfd, SRC_SIGNAL, 0) ||
 	    watch(s, s->timerfd, SRC_TIMER, 0) ||
-	    timerfd_settime(s->timerfd, 0, &tick, NULL)) {
+	    timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &tick, NULL)) {
 		fprintf(stderr,
 			"asyncprobe: cannot set up the event loop: %s\n",
 			strerror(errno));

@@ -524,6 +524,62 @@ def t_selector_windows(py):
     print("  %.1f s: hook share %.3f" % (time.monotonic() - t0, s["selector_hook_share"]))
 
 
+def hook_windows(stderr_text):
+    """The selector hook's windows in a -vv run's stderr: (attached,
+    detached) times of the monotonic clock, the start's own left out."""
+    times = [(l.split()[3], float(l.split()[5])) for l in stderr_text.splitlines()
+             if l.startswith("asyncprobe: selector hook ") and " of the monotonic clock" in l]
+    # the first detach ends the start (attached until the clocks are found)
+    first = next(i for i, (what, _) in enumerate(times) if what == "detached")
+    rest = times[first + 1:]
+    return [(a, d) for (w1, a), (w2, d) in zip(rest[::2], rest[1::2])
+            if w1 == "attached" and w2 == "detached"]
+
+
+def t_selector_windows_shared(py):
+    """Two asyncprobes started 3.3 s apart have the same windows (at
+    multiples of 10 s of the monotonic clock): watching more services
+    does not attach the hook, which slows every syscall on the machine,
+    for longer."""
+    r = subprocess.run([PROBE, "check"], capture_output=True, text=True, timeout=60)
+    if "selector-hook        windows" not in r.stdout:
+        raise Skip("the selector hook is not a syscall tracepoint here")
+    trigger = os.path.join(py.target_dir, "never-%d" % os.getpid())
+    wl, pid = py.start("misbehave.py", "sleep", trigger, "--busy",
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    probes = []
+    try:
+        time.sleep(0.3)
+        for seconds, lead in ((16, 0), (12, 3.3)):
+            time.sleep(lead)
+            err = tempfile.TemporaryFile(mode="w+")
+            p = subprocess.Popen([PROBE, "-p", str(pid), "-vv", "-d", str(seconds)],
+                                 stdout=subprocess.DEVNULL, stderr=err, text=True)
+            probes.append((p, err))
+        windows = []
+        for p, err in probes:
+            rc = p.wait(40)
+            err.seek(0)
+            text = err.read()
+            assert rc == 0, "asyncprobe exit %d: %s" % (rc, text[-2000:])
+            windows.append(hook_windows(text))
+    finally:
+        for p, err in probes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            err.close()
+        stop_workload(wl, pid)
+    # 12 s hold at least one whole window, each 0.5 s from a multiple of 10 s
+    # (a tick of 250 ms late at most); both asyncprobes have the same ones
+    for ws in windows:
+        assert ws, windows
+        for a, d in ws:
+            assert a % 10 < 0.25 and 0.5 <= d % 10 < 0.75 and a // 10 == d // 10, ws
+    assert {a // 10 for a, _ in windows[1]} <= {a // 10 for a, _ in windows[0]}, windows
+    print("  windows %s" % windows)
+
+
 def t_hooks(py):
     """Every selector hook this kernel allows finds the same culprits; the
     ones it does not allow fail with a clear message."""
@@ -940,7 +996,8 @@ PER_INTERPRETER = [t_hang, t_cpu, t_busy, t_sleep, t_recv, t_pipe, t_subprocess,
                    t_churn, t_churn_quiet, t_churn_uvloop, t_task_leak, t_task_dump,
                    t_hygiene]
 # about the kernel or the CLI, not the interpreter: run with the first one only
-ONCE = [t_hooks, t_samplers, t_await_opt_in, t_selector_windows]
+ONCE = [t_hooks, t_samplers, t_await_opt_in, t_selector_windows,
+        t_selector_windows_shared]
 
 
 # --- CLI behaviour (no interpreter needed) ----------------------------------
